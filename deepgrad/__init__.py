@@ -1,0 +1,16 @@
+"""deepgrad: feedforward and convolutional networks with automatic differentiation, on NumPy.
+
+    import deepgrad as dg
+    x = dg.tensor([1.0, 2.0], requires_grad=True)
+    (x * x).sum().backward()      # x.grad == [2, 4]
+"""
+from . import autograd, backend, ops
+from .autograd import Tensor, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .backend import (Generator, bool_, float16, float32, float64, int8, int16, int32, int64, manual_seed,
+                      uint8)
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .ops import *  # noqa: F401,F403  (the tensor functions: dg.exp, dg.matmul, dg.zeros ...)
+from .ops import __all__ as _ops_all
+from .transforms import grad, hessian, jacfwd, jacrev, jvp, value_and_grad, vjp
+
+__version__ = "0.1.0"

@@ -1,0 +1,172 @@
+"""Reverse mode on the dynamic graph (seed eqs. 3.2, 3.5): walk the recorded primitives from the
+outputs back to the inputs, applying each VJP rule and summing the cotangents that reach a tensor
+along several paths. The walk is iterative, so graphs of any depth work."""
+from ..backend import xp_of
+from . import function
+from .tensor import FREED, Tensor
+
+
+def _check_not_freed(t):
+    if t._node is FREED:
+        raise RuntimeError("Trying to backward through the graph a second time (or to use values it "
+                           "saved after they were freed). Pass retain_graph=True to the first backward "
+                           "if you need to backward through the graph again.")
+
+
+def toposort(roots):
+    """Tensors with a recorded node reachable from ``roots``, each after all tensors it feeds
+    (outputs first). Iterative depth-first search: no recursion limit on deep graphs."""
+    post, visited = [], set()
+    stack = []
+    for r in roots:
+        _check_not_freed(r)
+        if r._node is not None:
+            stack.append((r, False))
+    while stack:
+        t, expanded = stack.pop()
+        if expanded:
+            post.append(t)
+            continue
+        if id(t) in visited:
+            continue
+        visited.add(id(t))
+        stack.append((t, True))
+        for p in t._node[1]:
+            if p.requires_grad and p._node is not None and id(p) not in visited:
+                _check_not_freed(p)
+                stack.append((p, False))
+    post.reverse()
+    return post
+
+
+def _through(order, targets):
+    """The ids of tensors in ``order`` whose node leads to one of ``targets``: only their VJPs are needed."""
+    target_ids = {id(t) for t in targets}
+    reaches = set(target_ids)
+    through = set()
+    for t in reversed(order):
+        if any(id(p) in reaches for p in t._node[1]):
+            through.add(id(t))
+            reaches.add(id(t))
+    return through
+
+
+def run_backward(roots, root_grads, inputs=None, retain_graph=False, create_graph=False):
+    """Propagate ``root_grads`` from ``roots``. With ``inputs`` None, accumulate into the ``.grad`` of
+    leaves (and of tensors marked ``retain_grad``); otherwise return the gradients of ``inputs``
+    (None where unreached) without touching any ``.grad``."""
+    order = toposort(roots)
+    capture = None if inputs is None else {id(t): None for t in inputs}
+    through = None if inputs is None else _through(order, inputs)
+    grads = {}
+    for r, g in zip(roots, root_grads):
+        prev = grads.get(id(r))
+        grads[id(r)] = g if prev is None else prev + g
+    stored = {id(g.data) for g in root_grads}   # arrays already handed out: never alias them in .grad
+    for r in roots:
+        if r._node is None:
+            _deliver(r, grads.pop(id(r)), capture, create_graph, stored)
+    previous = function.set_grad_enabled(create_graph)
+    try:
+        for t in order:
+            g = grads.pop(id(t), None)
+            if g is None:
+                continue
+            if t._retain or capture is not None and id(t) in capture:
+                _deliver(t, g, capture, create_graph, stored)
+            if through is not None and id(t) not in through:
+                continue
+            prim, parents, params = t._node
+            for p, pg in zip(parents, prim.vjp(g, t, *parents, **params)):
+                if pg is None or not p.requires_grad:
+                    continue
+                if pg.data.shape != p.data.shape:
+                    raise RuntimeError(f"internal error: the VJP of {prim.name} gave a gradient of shape "
+                                       f"{pg.data.shape} for an input of shape {p.data.shape}")
+                if pg.data.dtype != p.data.dtype:
+                    pg = pg.astype(p.data.dtype)
+                if p._node is None:
+                    _deliver(p, pg, capture, create_graph, stored)
+                else:
+                    prev = grads.get(id(p))
+                    grads[id(p)] = pg if prev is None else prev + pg
+            if not retain_graph:
+                t._node = FREED
+    finally:
+        function.set_grad_enabled(previous)
+    if capture is not None:
+        return [capture[id(t)] for t in inputs]
+
+
+def _deliver(t, g, capture, create_graph, stored):
+    """Hand gradient ``g`` to ``t``: into the capture table, or accumulated into ``t.grad``."""
+    if capture is not None:
+        if id(t) in capture:
+            prev = capture[id(t)]
+            capture[id(t)] = g if prev is None else prev + g
+        return
+    if create_graph:
+        t.grad = g if t.grad is None else t.grad + g
+        return
+    data = g.data
+    if t.grad is None:
+        owned = data.base is None and data.flags.writeable and id(data) not in stored
+        t.grad = Tensor.wrap(data if owned else data.copy())
+        stored.add(id(t.grad.data))
+    elif t.grad.requires_grad:
+        t.grad = (t.grad + g).detach()
+    else:
+        t.grad.data += data
+
+
+def backward(tensor, gradient=None, retain_graph=False, create_graph=False, inputs=None):
+    """``tensor.backward(...)``, PyTorch semantics: ``gradient`` is required for non-scalars."""
+    if not tensor.requires_grad:
+        raise RuntimeError("backward() on a tensor that does not require grad and has no grad_fn: "
+                           "no input of the computation had requires_grad=True")
+    gradient = _seed(tensor, gradient, "gradient")
+    retain_graph = retain_graph or create_graph
+    if inputs is None:
+        run_backward([tensor], [gradient], None, retain_graph, create_graph)
+        return
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    for t, g in zip(inputs, run_backward([tensor], [gradient], inputs, retain_graph, create_graph)):
+        if g is not None:
+            _deliver(t, g, None, create_graph, {id(gradient.data)})
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+    """Gradients of ``outputs`` with respect to ``inputs`` (like ``torch.autograd.grad``), returned as
+    a tuple; no ``.grad`` is touched. ``inputs`` may be non-leaf tensors."""
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs)
+    grad_outputs = [_seed(o, g, "grad_outputs") for o, g in zip(outputs, grad_outputs)]
+    for i, t in enumerate(inputs):
+        if not t.requires_grad:
+            raise RuntimeError(f"input {i} of grad() does not require grad")
+    for i, o in enumerate(outputs):
+        if not o.requires_grad:
+            raise RuntimeError(f"output {i} of grad() does not require grad")
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    result = run_backward(outputs, grad_outputs, inputs, retain_graph, create_graph)
+    for i, g in enumerate(result):
+        if g is None and not allow_unused:
+            raise RuntimeError(f"input {i} of grad() was not used in the graph of the outputs; "
+                               "pass allow_unused=True to get None for it")
+    return tuple(result)
+
+
+def _seed(tensor, gradient, argname):
+    if gradient is None:
+        if tensor.data.size != 1:
+            raise RuntimeError(f"grad can be implicitly created only for scalar outputs; the output has "
+                               f"shape {tensor.shape}, so pass {argname}= a tensor of that shape")
+        return Tensor.wrap(xp_of(tensor.data).ones_like(tensor.data))
+    gradient = gradient if isinstance(gradient, Tensor) else Tensor(gradient, dtype=tensor.dtype)
+    if gradient.shape != tensor.shape:
+        raise RuntimeError(f"{argname} has shape {gradient.shape} but the output has shape {tensor.shape}")
+    return gradient
+

@@ -1,0 +1,145 @@
+"""Primitive operations and how they are applied: recording the dynamic graph (reverse mode, seed
+eq. 3.2) and pushing tangents forward (forward mode, seed eq. 3.4) in the same call.
+
+A primitive has three parts, all given the Tensors of one application:
+``forward(*arrays, **params) -> array`` on raw backend arrays;
+``vjp(g, out, *inputs, **params) -> one cotangent Tensor (or None) per input``;
+``jvp(tangents, out, *inputs, **params) -> the output tangent`` (``tangents`` holds None for zero).
+Both rules are written with Tensor operations, so derivatives of derivatives come for free.
+"""
+from contextlib import contextmanager
+
+from .tensor import Tensor
+
+_grad_enabled = True
+_levels = []            # active forward-mode levels, outermost first (ids increase inwards)
+_level_counter = [0]
+
+
+class Primitive:
+    """Base class of the primitives; subclasses define ``forward``, ``vjp`` and ``jvp``."""
+    differentiable = True
+
+    @property
+    def name(self):
+        return type(self).__name__.lower()
+
+    def __call__(self, *inputs, **params):
+        return apply(self, inputs, params)
+
+    def __repr__(self):
+        return self.name
+
+
+def apply(prim, inputs, params):
+    """Run ``prim`` on Tensors ``inputs``; record it for reverse mode and push forward tangents."""
+    out = Tensor.__new__(Tensor)
+    out.data = prim.forward(*[t.data for t in inputs], **params)
+    out.grad = None
+    out._retain = False
+    out._fw = None
+    if _grad_enabled and prim.differentiable:
+        for t in inputs:
+            if t.requires_grad:
+                out.requires_grad = True
+                out._node = (prim, inputs, params)
+                break
+        else:
+            out.requires_grad = False
+            out._node = None
+    else:
+        out.requires_grad = False
+        out._node = None
+    if _levels and prim.differentiable:
+        for t in inputs:
+            if t._fw:
+                _push_tangents(prim, inputs, params, out)
+                break
+    return out
+
+
+def _push_tangents(prim, inputs, params, out):
+    """Forward mode: for each active level (outermost first) compute the output tangent with the
+    primitive's JVP rule. Levels at and inside the one being computed are hidden while its rule runs,
+    so the rule's own operations only carry the outer levels (no perturbation confusion)."""
+    global _levels
+    active = _levels
+    fw = {}
+    out._fw = fw
+    try:
+        for i, level in enumerate(active):
+            tangents = [t._fw.get(level) if t._fw else None for t in inputs]
+            if all(t is None for t in tangents):
+                continue
+            _levels = active[:i]
+            tangent = prim.jvp(tangents, out, *inputs, **params)
+            if tangent is not None:
+                fw[level] = tangent
+    finally:
+        _levels = active
+
+
+def tangent_of(t, level):
+    """The tangent ``t`` carries at forward-mode ``level``, or None."""
+    return t._fw.get(level) if t._fw and level in _levels else None
+
+
+def set_tangent(t, level, tangent):
+    if t._fw is None:
+        t._fw = {}
+    t._fw[level] = tangent
+
+
+@contextmanager
+def forward_level():
+    """Open a new forward-mode level (one ``jvp``); nested calls get inner levels."""
+    global _levels
+    _level_counter[0] += 1
+    level = _level_counter[0]
+    saved = _levels
+    _levels = saved + [level]
+    try:
+        yield level
+    finally:
+        _levels = saved
+
+
+def is_grad_enabled():
+    return _grad_enabled
+
+
+def set_grad_enabled(mode):
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, bool(mode)
+    return previous
+
+
+class _GradMode:
+    """Context manager and decorator that sets whether operations are recorded for reverse mode.
+    Forward-mode tangents are not affected (as in PyTorch)."""
+    mode = None
+
+    def __enter__(self):
+        self._previous = set_grad_enabled(self.mode)
+
+    def __exit__(self, *exc):
+        set_grad_enabled(self._previous)
+
+    def __call__(self, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with type(self)():
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Do not record operations: results do not require grad (``with dg.no_grad(): ...``)."""
+    mode = False
+
+
+class enable_grad(_GradMode):
+    """Record operations again inside a ``no_grad`` region."""
+    mode = True

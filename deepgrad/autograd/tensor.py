@@ -1,0 +1,148 @@
+"""The Tensor: a backend array plus what reverse and forward mode need to know about it.
+
+``_node`` is ``(primitive, inputs, params)`` for a result recorded on the dynamic graph, None for a
+leaf, and ``FREED`` once a backward pass without ``retain_graph`` has released it. ``_fw`` maps
+active forward-mode levels to tangent Tensors. Operators and methods (``+``, ``exp``, ``sum``...)
+are installed by the ``ops`` layer, which sits above this one.
+"""
+from .. import backend
+
+FREED = ("freed",)
+
+
+class Tensor:
+    __slots__ = ("data", "requires_grad", "grad", "_node", "_fw", "_retain", "__weakref__")
+    __hash__ = object.__hash__   # == is elementwise, yet tensors can key dicts and sets
+
+    def __init__(self, data, dtype=None, requires_grad=False):
+        self.data = backend.as_array(data.data if isinstance(data, Tensor) else data, dtype)
+        self.grad = None
+        self._node = None
+        self._fw = None
+        self._retain = False
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def wrap(cls, array):
+        """A leaf Tensor around a backend array, without copying or checks (internal fast path)."""
+        t = cls.__new__(cls)
+        t.data = array
+        t.requires_grad = False
+        t.grad = None
+        t._node = None
+        t._fw = None
+        t._retain = False
+        return t
+
+    # ------------------------------------------------------------ array facts
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def device(self):
+        return "cpu" if backend.xp_of(self.data) is backend.numpy else "cuda"
+
+    def size(self, dim=None):
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def numel(self):
+        return self.data.size
+
+    def dim(self):
+        return self.data.ndim
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    # ------------------------------------------------------------ leaving the tensor world
+    def numpy(self):
+        """The values as a NumPy array (shares memory on the CPU)."""
+        return backend.numpy.asarray(self.data) if self.device == "cpu" else self.data.get()
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.numpy()
+        return a if dtype is None else a.astype(dtype)
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with exactly one element, got shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError(f"only integer tensors of one element can be used as an index, "
+                            f"got dtype {self.dtype} and shape {self.shape}")
+        return int(self.item())
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor with {self.data.size} elements is ambiguous; "
+                             "use .any() or .all()")
+        return bool(self.item())
+
+    def __repr__(self):
+        body = backend.numpy.array2string(self.numpy(), separator=", ", prefix="tensor(", precision=4)
+        extra = ""
+        if self.dtype not in (backend.float32, backend.int64, backend.bool_):
+            extra += f", dtype={self.dtype}"
+        if self._node is not None and self._node is not FREED:
+            extra += f", grad_fn=<{self._node[0].name}>"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    # ------------------------------------------------------------ autograd
+    @property
+    def is_leaf(self):
+        return self._node is None
+
+    @property
+    def grad_fn(self):
+        """The name of the primitive that produced this tensor (None for a leaf)."""
+        return None if self._node is None or self._node is FREED else self._node[0].name
+
+    def requires_grad_(self, requires_grad=True):
+        if requires_grad and not backend.is_floating(self.dtype):
+            raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.dtype}")
+        if not requires_grad and self._node is not None:
+            raise RuntimeError("requires_grad can only be switched off on a leaf; use detach()")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def retain_grad(self):
+        """Keep ``.grad`` for this non-leaf tensor after ``backward`` (leaves always keep it)."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad() on a tensor that does not require grad")
+        self._retain = True
+        return self
+
+    def detach(self):
+        """The same values, cut off from the graph (shares memory, like ``torch.Tensor.detach``)."""
+        return Tensor.wrap(self.data)
+
+    def backward(self, gradient=None, retain_graph=False, create_graph=False, inputs=None):
+        """Reverse mode (seed eq. 3.5): accumulate d(self)/d(leaf) into every leaf's ``.grad``."""
+        from .engine import backward
+        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)

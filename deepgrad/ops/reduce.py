@@ -1,0 +1,221 @@
+"""Reductions over axes (sum, max, min, prod, logsumexp, mean, var, std), softmax and log-softmax.
+Every reduction takes PyTorch's ``dim``/``keepdim`` (NumPy's ``axis``/``keepdims`` also work)."""
+from .. import backend
+from ..autograd.function import Primitive
+from .binary import where
+from .common import apply, constant, lift, normalize_axes
+
+
+def _kept_shape(shape, axes):
+    return tuple(1 if axes is None or i in axes else n for i, n in enumerate(shape))
+
+
+def _keep(t, x_shape, axes, keepdims):
+    """A reduced tensor ``t`` reshaped so it broadcasts against the input (the reduced axes as 1s)."""
+    return t if keepdims else t.reshape(_kept_shape(x_shape, axes))
+
+
+def _reduced_shape(shape, axes):
+    return () if axes is None else tuple(n for i, n in enumerate(shape) if i not in axes)
+
+
+def _reduced_size(shape, axes):
+    n = 1
+    for i, d in enumerate(shape):
+        if axes is None or i in axes:
+            n *= d
+    return n
+
+
+class Sum(Primitive):
+    def forward(self, x, axes, keepdims):
+        return x.sum(axis=axes, keepdims=keepdims)
+
+    def vjp(self, g, out, x, axes, keepdims):
+        return (_keep(g, x.shape, axes, keepdims).expand(x.shape),)
+
+    def jvp(self, tangents, out, x, axes, keepdims):
+        return tangents[0].sum(axes, keepdim=keepdims)
+
+
+class _Extremum(Primitive):
+    """max / min over axes; ties share the gradient equally (as ``torch.amax``)."""
+    def forward(self, x, axes, keepdims):
+        if x.size == 0:
+            raise ValueError(f"{self.name}: cannot reduce an empty tensor of shape {tuple(x.shape)}")
+        return self.reduce(x, axis=axes, keepdims=keepdims)
+
+    def _weights(self, out, x, axes, keepdims):
+        o = out.data if keepdims else out.data.reshape(_kept_shape(x.shape, axes))
+        hit = (x.data == o).astype(x.dtype)
+        return constant(hit / hit.sum(axis=axes, keepdims=True))
+
+    def vjp(self, g, out, x, axes, keepdims):
+        return (_keep(g, x.shape, axes, keepdims) * self._weights(out, x, axes, keepdims),)
+
+    def jvp(self, tangents, out, x, axes, keepdims):
+        return (tangents[0] * self._weights(out, x, axes, keepdims)).sum(axes, keepdim=keepdims)
+
+
+class Max(_Extremum):
+    @staticmethod
+    def reduce(x, **kw):
+        return x.max(**kw)
+
+
+class Min(_Extremum):
+    @staticmethod
+    def reduce(x, **kw):
+        return x.min(**kw)
+
+
+class Prod(Primitive):
+    """Product over axes; the gradient is exact also where inputs are zero."""
+    def forward(self, x, axes, keepdims):
+        return x.prod(axis=axes, keepdims=keepdims)
+
+    def _partials(self, out, x, axes, keepdims):
+        """d out / d x: the product of the other elements of each input's group."""
+        zero = constant(x.data == 0)
+        nonzero = where(zero, 1, x)
+        rest = nonzero.prod(axes, keepdim=True)
+        zeros = constant(zero.data.sum(axis=axes, keepdims=True))
+        return where(constant(zeros.data == 0), rest / nonzero,
+                     where(constant((zeros.data == 1) & zero.data), rest.expand(x.shape), 0))
+
+    def vjp(self, g, out, x, axes, keepdims):
+        return (_keep(g, x.shape, axes, keepdims) * self._partials(out, x, axes, keepdims),)
+
+    def jvp(self, tangents, out, x, axes, keepdims):
+        return (tangents[0] * self._partials(out, x, axes, keepdims)).sum(axes, keepdim=keepdims)
+
+
+class LogSumExp(Primitive):
+    """log Σ exp(x), computed stably around the maximum."""
+    def forward(self, x, axes, keepdims):
+        xp = backend.xp_of(x)
+        m = x.max(axis=axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        out = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
+        return out if keepdims else out.reshape(_reduced_shape(x.shape, axes))
+
+    def _softmax(self, out, x, axes, keepdims):
+        return (x - _keep(out, x.shape, axes, keepdims)).exp()
+
+    def vjp(self, g, out, x, axes, keepdims):
+        return (_keep(g, x.shape, axes, keepdims) * self._softmax(out, x, axes, keepdims),)
+
+    def jvp(self, tangents, out, x, axes, keepdims):
+        return (tangents[0] * self._softmax(out, x, axes, keepdims)).sum(axes, keepdim=keepdims)
+
+
+class Softmax(Primitive):
+    def forward(self, x, axis):
+        xp = backend.xp_of(x)
+        e = xp.exp(x - x.max(axis=axis, keepdims=True))
+        return e / e.sum(axis=axis, keepdims=True)
+
+    def vjp(self, g, out, x, axis):
+        return (out * (g - (g * out).sum(axis, keepdim=True)),)
+
+    def jvp(self, tangents, out, x, axis):
+        t = tangents[0]
+        return out * (t - (t * out).sum(axis, keepdim=True))
+
+
+class LogSoftmax(Primitive):
+    def forward(self, x, axis):
+        xp = backend.xp_of(x)
+        shifted = x - x.max(axis=axis, keepdims=True)
+        return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+    def vjp(self, g, out, x, axis):
+        return (g - out.exp() * g.sum(axis, keepdim=True),)
+
+    def jvp(self, tangents, out, x, axis):
+        t = tangents[0]
+        return t - (out.exp() * t).sum(axis, keepdim=True)
+
+
+_sum, _max, _min, _prod, _logsumexp = Sum(), Max(), Min(), Prod(), LogSumExp()
+_softmax, _log_softmax = Softmax(), LogSoftmax()
+
+
+def _reduce_args(x, dim, keepdim, axis, keepdims, op):
+    dim = axis if dim is None else dim
+    keepdim = keepdims if keepdims is not None else keepdim
+    return normalize_axes(dim, x.ndim, op), bool(keepdim)
+
+
+def _reduction(prim):
+    def reduce(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        x = lift(x)
+        axes, keep = _reduce_args(x, dim, keepdim, axis, keepdims, prim.name)
+        return apply(prim, (x,), {"axes": axes, "keepdims": keep})
+    reduce.__name__ = prim.name
+    reduce.__doc__ = f"{prim.name} over ``dim`` (all dims when None), keeping them as size 1 if ``keepdim``."
+    return reduce
+
+
+sum, max, min, prod, logsumexp = map(_reduction, (_sum, _max, _min, _prod, _logsumexp))
+
+
+def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    x = lift(x)
+    axes, keep = _reduce_args(x, dim, keepdim, axis, keepdims, "mean")
+    if not backend.is_floating(x.dtype):
+        raise TypeError(f"mean: needs a floating-point tensor, got dtype {x.dtype}")
+    n = _reduced_size(x.shape, axes)
+    return x.sum(axes, keepdim=keep) * (1.0 / n if n else float("nan"))
+
+
+def var(x, dim=None, correction=1, keepdim=False, *, axis=None, keepdims=None, unbiased=None):
+    """Variance with Bessel's ``correction`` (1 by default, as ``torch.var``; 0 for the population)."""
+    x = lift(x)
+    axes, keep = _reduce_args(x, dim, keepdim, axis, keepdims, "var")
+    if unbiased is not None:
+        correction = int(unbiased)
+    d = x - mean(x, axes, keepdim=True)
+    n = _reduced_size(x.shape, axes) - correction
+    return (d * d).sum(axes, keepdim=keep) * (1.0 / n if n > 0 else float("nan"))
+
+
+def std(x, dim=None, correction=1, keepdim=False, *, axis=None, keepdims=None, unbiased=None):
+    return var(x, dim, correction, keepdim, axis=axis, keepdims=keepdims, unbiased=unbiased).sqrt()
+
+
+def _arg(fn_name):
+    def arg(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        x = lift(x)
+        dim = axis if dim is None else dim
+        keepdim = keepdims if keepdims is not None else keepdim
+        if x.data.size == 0:
+            raise ValueError(f"{fn_name}: cannot reduce an empty tensor of shape {x.shape}")
+        if dim is None:
+            idx = getattr(x.data.reshape(-1), fn_name)()
+            out = backend.xp_of(x.data).asarray(idx, dtype=backend.int64)
+            return constant(out.reshape((1,) * x.ndim) if keepdim else out)
+        (axis_,) = normalize_axes(dim, x.ndim, fn_name)
+        return constant(getattr(x.data, fn_name)(axis=axis_, keepdims=keepdim).astype(backend.int64))
+    arg.__name__ = fn_name
+    arg.__doc__ = f"Indices of the {fn_name[3:]}imum along ``dim`` (of the flattened tensor when None); no gradient."
+    return arg
+
+
+argmax, argmin = _arg("argmax"), _arg("argmin")
+
+
+def _axis_op(prim):
+    def op(x, dim=-1, *, axis=None):
+        x = lift(x)
+        (a,) = normalize_axes(axis if axis is not None else dim, x.ndim, prim.name)
+        return apply(prim, (x,), {"axis": a})
+    op.__name__ = prim.name
+    return op
+
+
+softmax = _axis_op(_softmax)
+softmax.__doc__ = "exp(x) / Σ exp(x) along ``dim`` (default the last)."
+log_softmax = _axis_op(_log_softmax)
+log_softmax.__doc__ = "x − logsumexp(x) along ``dim`` (default the last), computed stably."
+
