@@ -1,0 +1,80 @@
+"""Side-by-side timing of deepgrad and PyTorch in one process, interleaved step by step.
+
+Each benchmark script calls ``run(__file__, build)``. The parent process starts one child per BLAS
+environment and prints a table: the environment as it is, and, when this machine sets
+OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (which force a slower BLAS kernel than users get), the same
+run with both unset in the child's own environment. Tests and CI never change them.
+Each child pins 2 threads for NumPy's BLAS and for PyTorch. Do not import NumPy before this module.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+BLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+THREADS = "2"
+
+
+def _child_env(unset_blas):
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = THREADS
+    if unset_blas:
+        for var in BLAS_VARS:
+            env.pop(var, None)
+    return env
+
+
+def _time_cases(build, reps, warmup):
+    import torch
+    torch.set_num_threads(int(THREADS))
+    results = []
+    for name, dg_step, torch_step in build():
+        for _ in range(warmup):
+            dg_step()
+            torch_step()
+        dg_times, torch_times = [], []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            dg_step()
+            t1 = time.perf_counter()
+            torch_step()
+            t2 = time.perf_counter()
+            dg_times.append(t1 - t0)
+            torch_times.append(t2 - t1)
+        results.append({"case": name, "deepgrad_ms": 1e3 * statistics.median(dg_times),
+                        "torch_ms": 1e3 * statistics.median(torch_times)})
+    return results
+
+
+def run(script, build, reps=50, warmup=10):
+    """Entry point of a benchmark script: ``build()`` returns [(name, deepgrad_step, torch_step)]."""
+    parser = argparse.ArgumentParser(description=(build.__doc__ or "").strip())
+    parser.add_argument("--reps", type=int, default=reps, help="timed steps per case (median is reported)")
+    parser.add_argument("--warmup", type=int, default=warmup, help="untimed steps first")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(_time_cases(build, args.reps, args.warmup)))
+        return
+    variants = [("environment as is", False)]
+    set_vars = [v for v in BLAS_VARS if v in os.environ]
+    if set_vars:
+        variants.append((f"{' and '.join(set_vars)} unset", True))
+    print(f"{os.path.basename(script)}: median of {args.reps} steps after {args.warmup} warm-up steps, "
+          f"{THREADS} threads, deepgrad and PyTorch interleaved in one process")
+    if not set_vars:
+        print(f"({' / '.join(BLAS_VARS)} are not set here, so one run covers both cases)")
+    for label, unset in variants:
+        out = subprocess.run([sys.executable, script, "--child", "--reps", str(args.reps),
+                              "--warmup", str(args.warmup)], env=_child_env(unset), check=True,
+                             capture_output=True, text=True).stdout
+        rows = json.loads(out.strip().splitlines()[-1])
+        print(f"\n[{label}]")
+        print(f"{'case':<44} {'deepgrad ms':>12} {'torch ms':>10} {'ratio':>7}")
+        for r in rows:
+            print(f"{r['case']:<44} {r['deepgrad_ms']:>12.3f} {r['torch_ms']:>10.3f} "
+                  f"{r['deepgrad_ms'] / r['torch_ms']:>6.2f}x")
