@@ -64,8 +64,12 @@ class Mul(_Binary):
 
 
 class Div(_Binary):
+    """x / y; integer operands give float32, as in PyTorch."""
     def compute(self, x, y):
-        return x / y
+        out = x / y
+        if out.dtype == backend.float64 and x.dtype.kind in "iub" and y.dtype.kind in "iub":
+            out = out.astype(backend.default_float)
+        return out
 
     def vjp(self, g, out, x, y):
         gy = g / y
