@@ -58,40 +58,107 @@ def unfold(xpad, kernel, stride, dilation, out_size):
     return xp.lib.stride_tricks.as_strided(xpad, shape, strides, writeable=False)
 
 
+def _tap(k, stride, dilation, out_size):
+    """The slices of a padded input that kernel offset ``k`` reads for every output position."""
+    return (slice(None), slice(None)) + tuple(slice(ki * d, ki * d + s * (o - 1) + 1, s)
+                                              for ki, d, s, o in zip(k, dilation, stride, out_size))
+
+
 def im2col(x, kernel, stride, lo, dilation, groups, out_size):
-    """The unfolded windows as (N, groups, C/groups · ∏kernel, ∏out_size), one contiguous buffer."""
+    """The unfolded windows, channel-major: (groups, C/groups · ∏kernel, N · ∏out_size), one contiguous
+    buffer, so one GEMM per group multiplies the whole batch."""
+    nd = len(kernel)
     xpad = window_input(x, lo, span(out_size, kernel, stride, dilation))
     n, c = x.shape[:2]
-    cols = unfold(xpad, kernel, stride, dilation, out_size)
-    return cols.reshape(n, groups, (c // groups) * int(_prod(kernel)), int(_prod(out_size)))
+    view = unfold(xpad, kernel, stride, dilation, out_size)
+    view = view.transpose((1,) + tuple(range(2, 2 + nd)) + (0,) + tuple(range(2 + nd, 2 + 2 * nd)))
+    return view.reshape(groups, (c // groups) * int(_prod(kernel)), n * int(_prod(out_size)))
 
 
-def col2im(cols, kernel, stride, lo, dilation, in_size):
-    """Adjoint of ``im2col``: cols (N, C, *kernel, *out_size) summed back into an (N, C, *in_size) array."""
-    xp = backend.xp_of(cols)
-    nd = len(kernel)
-    out_size = cols.shape[2 + nd:]
-    extent = span(out_size, kernel, stride, dilation)
-    buf = xp.zeros(cols.shape[:2] + extent, cols.dtype)
+def col2im(piece, kernel, stride, dilation, shape, out_size):
+    """Adjoint of unfolding: sum ``piece(k)`` (an array of ``shape`` + out_size, for kernel offset k)
+    into the positions t·s + k·d of a zero buffer of the padded extent, one strided add per offset."""
+    buf = None
     for k in backend.numpy.ndindex(*kernel):
-        dst = tuple(slice(ki * d, ki * d + s * (o - 1) + 1, s)
-                    for ki, d, s, o in zip(k, dilation, stride, out_size))
-        buf[(slice(None), slice(None)) + dst] += cols[(slice(None), slice(None)) + k]
-    return window_output(buf, lo, in_size)
+        p = piece(k)
+        if buf is None:
+            buf = backend.xp_of(p).zeros(tuple(shape) + span(out_size, kernel, stride, dilation), p.dtype)
+        buf[_tap(k, stride, dilation, out_size)] += p
+    return buf
+
+
+def _to_batch_major(a, n, size):
+    """(C, N·∏size) -> an (N, C, *size) view."""
+    return a.reshape((a.shape[0], n) + tuple(size)).swapaxes(0, 1)
+
+
+def _channel_major(y, groups):
+    """(N, C, *size) -> (groups, C/groups, N·∏size), contiguous."""
+    n, c = y.shape[:2]
+    return y.swapaxes(0, 1).reshape(groups, c // groups, -1)
+
+
+def _depthwise(channels_per_group, groups):
+    """Each input channel has its own filters (one input channel per group): then per-offset
+    multiply-adds beat tiny GEMMs."""
+    return groups > 1 and channels_per_group == 1
 
 
 def _spatial(a):
     return tuple(a.shape[2:])
 
 
+def _conv_forward(x, w, stride, lo, dilation, groups, size):
+    n, kernel = x.shape[0], _spatial(w)
+    if _depthwise(w.shape[1], groups):
+        xpad = window_input(x, lo, span(size, kernel, stride, dilation))
+        m = w.shape[0] // groups
+        out = 0
+        for k in backend.numpy.ndindex(*kernel):
+            tap = w[(slice(None), 0) + k].reshape((1, groups, m) + (1,) * len(size))
+            out = out + xpad[_tap(k, stride, dilation, size)][:, :, None] * tap
+        return out.reshape((n, w.shape[0]) + tuple(size))
+    cols = im2col(x, kernel, stride, lo, dilation, groups, size)
+    out = w.reshape(groups, w.shape[0] // groups, -1) @ cols
+    return _to_batch_major(out.reshape(w.shape[0], -1), n, size)
+
+
+def _conv_transpose_forward(y, w, stride, lo, dilation, groups, size):
+    n, kernel, out_size = y.shape[0], _spatial(w), _spatial(y)
+    if _depthwise(w.shape[1], groups):
+        m = w.shape[0] // groups
+        yr = y.reshape((n, groups, m) + out_size)
+
+        def piece(k):
+            return (yr * w[(slice(None), 0) + k].reshape(1, groups, m, *(1,) * len(out_size))).sum(axis=2)
+        buf = col2im(piece, kernel, stride, dilation, (n, groups), out_size)
+        return window_output(buf, lo, size)
+    wm = w.reshape(groups, w.shape[0] // groups, -1)
+    cols = (wm.swapaxes(-1, -2) @ _channel_major(y, groups)).reshape((groups * w.shape[1],) + kernel + (n,) + out_size)
+    buf = col2im(lambda k: cols[(slice(None),) + k], kernel, stride, dilation, cols.shape[:1] + (n,), out_size)
+    return window_output(buf.swapaxes(0, 1), lo, size)
+
+
+def _conv_weight_forward(x, y, stride, lo, dilation, groups, kernel):
+    n, o = y.shape[:2]
+    out_size = _spatial(y)
+    if _depthwise(x.shape[1] // groups, groups):
+        xpad = window_input(x, lo, span(out_size, kernel, stride, dilation))
+        m = o // groups
+        yr = y.reshape((n, groups, m) + out_size)
+        axes = (0,) + tuple(range(3, 3 + len(out_size)))
+        taps = [(yr * xpad[_tap(k, stride, dilation, out_size)][:, :, None]).sum(axis=axes)
+                for k in backend.numpy.ndindex(*kernel)]
+        return backend.xp_of(y).stack(taps, axis=-1).reshape((o, 1) + tuple(kernel))
+    cols = im2col(x, kernel, stride, lo, dilation, groups, out_size)
+    dw = _channel_major(y, groups) @ cols.swapaxes(-1, -2)
+    return dw.reshape((o, x.shape[1] // groups) + tuple(kernel))
+
+
 class Conv(Primitive):
     """y = w ⊗ x: cross-correlation with stride, padding ``lo``, dilation and groups (seed eq. 4.2.2)."""
     def forward(self, x, w, stride, lo, dilation, groups, size):
-        n = x.shape[0]
-        kernel = _spatial(w)
-        cols = im2col(x, kernel, stride, lo, dilation, groups, size)
-        wm = w.reshape(groups, w.shape[0] // groups, -1)
-        return (wm @ cols).reshape((n, w.shape[0]) + tuple(size))
+        return _conv_forward(x, w, stride, lo, dilation, groups, size)
 
     def vjp(self, g, out, x, w, stride, lo, dilation, groups, size):
         return (conv_transpose(g, w, stride, lo, dilation, groups, _spatial(x)) if x.requires_grad else None,
@@ -108,12 +175,7 @@ class ConvTranspose(Primitive):
     """The adjoint of ``conv`` in its input: each y[n,o,t] spreads w[o,c,k]·y over x[n,c,t·s+k·d−lo]
     (seed 4.5.1, transposed / fractionally-strided convolution; seed eq. 4.1.14 for the input gradient)."""
     def forward(self, y, w, stride, lo, dilation, groups, size):
-        n, _, *out_size = y.shape
-        kernel = _spatial(w)
-        wm = w.reshape(groups, w.shape[0] // groups, -1)
-        ym = y.reshape(n, groups, w.shape[0] // groups, -1)
-        cols = (wm.swapaxes(-1, -2) @ ym).reshape((n, groups * w.shape[1]) + kernel + tuple(out_size))
-        return col2im(cols, kernel, stride, lo, dilation, size)
+        return _conv_transpose_forward(y, w, stride, lo, dilation, groups, size)
 
     def vjp(self, g, out, y, w, stride, lo, dilation, groups, size):
         return (conv(g, w, stride, lo, dilation, groups, _spatial(y)) if y.requires_grad else None,
@@ -130,10 +192,7 @@ class ConvWeight(Primitive):
     """The adjoint of ``conv`` in its weight: dw[o,c,k] = Σ_n,t y[n,o,t] · x[n,c,t·s+k·d−lo]
     (seed eq. 4.3.2: ∂L/∂W = δ ⊗ X)."""
     def forward(self, x, y, stride, lo, dilation, groups, size):
-        n, o = y.shape[:2]
-        cols = im2col(x, size, stride, lo, dilation, groups, _spatial(y))
-        ym = y.reshape(n, groups, o // groups, -1)
-        return (ym @ cols.swapaxes(-1, -2)).sum(0).reshape((o, x.shape[1] // groups) + tuple(size))
+        return _conv_weight_forward(x, y, stride, lo, dilation, groups, size)
 
     def vjp(self, g, out, x, y, stride, lo, dilation, groups, size):
         return (conv_transpose(y, g, stride, lo, dilation, groups, _spatial(x)) if x.requires_grad else None,

@@ -46,10 +46,11 @@ _getitem, _scatter_add = GetItem(), ScatterAdd()
 
 def normalize_index(index, shape):
     """``index`` as a tuple of ints, slices, None, Ellipsis and integer arrays; boolean masks become the
-    integer arrays of their true positions, Tensors and lists become arrays."""
+    integer arrays of their true positions (after checking that they match the axes they cover),
+    Tensors and lists become arrays."""
     if not isinstance(index, tuple):
         index = (index,)
-    out = []
+    items = []
     for i in index:
         if isinstance(i, Tensor):
             i = i.data
@@ -58,18 +59,48 @@ def normalize_index(index, shape):
         if isinstance(i, bool):
             raise IndexError("getitem: a Python bool is not a supported index; use a boolean tensor mask")
         if getattr(i, "dtype", None) == backend.bool_:
-            mask = backend.xp_of(i).asarray(i)
-            out.extend(mask.nonzero())
+            if i.ndim == 0:
+                raise IndexError("getitem: a zero-dimensional boolean mask is not a supported index")
         elif hasattr(i, "dtype") and getattr(i, "ndim", 0) >= 0 and not isinstance(i, _BASIC):
             if i.dtype.kind not in "iu":
                 raise IndexError(f"getitem: index arrays must be integers or bools, got dtype {i.dtype}")
-            out.append(i)
-        elif isinstance(i, _BASIC):
-            out.append(i)
-        else:
+        elif not isinstance(i, _BASIC):
             raise IndexError(f"getitem: unsupported index {i!r} of type {type(i).__name__} for a tensor "
                              f"of shape {shape}")
+        items.append(i)
+    out = []
+    for axis, i in zip(_axes_of(items, shape), items):
+        if getattr(i, "dtype", None) == backend.bool_:
+            covered = tuple(shape[axis:axis + i.ndim])
+            if tuple(i.shape) != covered:
+                axes = f"axis {axis}" if i.ndim == 1 else f"axes {axis}..{axis + i.ndim - 1}"
+                raise IndexError(f"getitem: the boolean mask of shape {tuple(i.shape)} does not match the "
+                                 f"indexed tensor of shape {tuple(shape)} at {axes}")
+            out.extend(backend.xp_of(i).asarray(i).nonzero())
+        else:
+            out.append(i)
     return tuple(out)
+
+
+def _consumed(i):
+    """How many axes of the indexed tensor one index entry covers."""
+    if i is None or i is Ellipsis:
+        return 0
+    if getattr(i, "dtype", None) == backend.bool_:
+        return i.ndim
+    return 1
+
+
+def _axes_of(items, shape):
+    """The first axis of the indexed tensor that each index entry covers (entries after an Ellipsis
+    are counted from the end)."""
+    total = sum(_consumed(i) for i in items)
+    ellipsis_span = max(len(shape) - total, 0)
+    axes, axis = [], 0
+    for i in items:
+        axes.append(axis)
+        axis += ellipsis_span if i is Ellipsis else _consumed(i)
+    return axes
 
 
 def getitem(x, index):
@@ -82,4 +113,9 @@ def setitem(x, index, value):
     if x.requires_grad and function.is_grad_enabled():
         raise RuntimeError("in-place assignment to a tensor that requires grad would corrupt its gradient; "
                            "build a new tensor with where() or concatenate(), or assign under dg.no_grad()")
-    x.data[normalize_index(index, x.shape)] = value.data if isinstance(value, Tensor) else value
+    index = normalize_index(index, x.shape)
+    try:
+        x.data[index] = value.data if isinstance(value, Tensor) else value
+    except (ValueError, IndexError) as e:
+        got = f"a value of shape {tuple(value.shape)}" if hasattr(value, "shape") else repr(value)
+        raise type(e)(f"setitem: cannot assign {got} into a tensor of shape {tuple(x.shape)}: {e}") from None

@@ -9,7 +9,7 @@ Both pairs are each other's VJPs, so pooling has derivatives of every order.
 """
 from .. import backend
 from ..autograd.function import Primitive
-from .conv import col2im, span, unfold, window_input
+from .conv import col2im, span, unfold, window_input, window_output
 
 
 class WindowSum(Primitive):
@@ -29,10 +29,9 @@ class WindowSum(Primitive):
 class WindowSpread(Primitive):
     """The adjoint of ``window_sum``: each y[n,c,t] is added to every element of its window."""
     def forward(self, y, kernel, stride, lo, size):
-        xp = backend.xp_of(y)
-        nd = len(kernel)
-        cols = xp.broadcast_to(y.reshape(y.shape[:2] + (1,) * nd + y.shape[2:]), y.shape[:2] + tuple(kernel) + y.shape[2:])
-        return col2im(cols, kernel, stride, lo, (1,) * nd, size)
+        ones = (1,) * len(kernel)
+        buf = col2im(lambda k: y, kernel, stride, ones, y.shape[:2], y.shape[2:])
+        return window_output(buf, lo, size)
 
     def vjp(self, g, out, y, kernel, stride, lo, size):
         return (window_sum(g, kernel, stride, lo, y.shape[2:]),)

@@ -126,6 +126,10 @@ def permute(x, *dims):
     """Reorder the axes: output axis i is input axis dims[i]."""
     x = lift(x)
     dims = _shape_args(dims, "permute")
+    for d in dims:
+        if not -max(x.ndim, 1) <= d < max(x.ndim, 1):
+            raise ValueError(f"permute: dim {d} is out of range for a tensor of shape {x.shape} "
+                             f"(expected dims in [{-x.ndim}, {x.ndim - 1}])")
     if sorted(d % x.ndim if x.ndim else d for d in dims) != list(range(x.ndim)) or len(dims) != x.ndim:
         raise ValueError(f"permute: dims {dims} are not a permutation of the {x.ndim} axes of a tensor of shape {x.shape}")
     perm = tuple(d % x.ndim for d in dims)
@@ -150,6 +154,11 @@ def expand(x, *shape):
     if len(shape) < x.ndim:
         raise ValueError(f"expand: the target shape {shape} has fewer dimensions than the tensor's {x.shape}")
     lead = len(shape) - x.ndim
+    for i, n in enumerate(shape):
+        if n < 0 and (n != -1 or i < lead):
+            where = "a new leading dimension" if i < lead else "an existing dimension (only -1 keeps its size)"
+            raise ValueError(f"expand: size {n} at position {i} of {shape} is not allowed in {where} "
+                             f"(expanding a tensor of shape {x.shape})")
     target = tuple(x.shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(shape))
     if target == x.shape:
         return x
@@ -174,6 +183,9 @@ def squeeze(x, dim=None):
 def unsqueeze(x, dim):
     """Insert an axis of size 1 at position ``dim`` (negative counts from the end of the result)."""
     x = lift(x)
+    if not isinstance(dim, int) or not -(x.ndim + 1) <= dim <= x.ndim:
+        raise ValueError(f"unsqueeze: dim {dim!r} is out of range for a tensor of shape {x.shape} "
+                         f"(expected a dim in [{-(x.ndim + 1)}, {x.ndim}])")
     (d,) = normalize_axes(dim, x.ndim + 1, "unsqueeze")
     return reshape(x, x.shape[:d] + (1,) + x.shape[d:])
 
@@ -198,6 +210,10 @@ def concatenate(tensors, dim=0, *, axis=None):
     if not tensors:
         raise ValueError("concatenate: needs at least one tensor")
     first = tensors[0]
+    for i, t in enumerate(tensors):
+        if t.ndim == 0:
+            raise ValueError(f"concatenate: tensor {i} is zero-dimensional and cannot be concatenated; "
+                             "use stack() to join scalars")
     (a,) = normalize_axes(axis if axis is not None else dim, first.ndim, "concatenate")
     for i, t in enumerate(tensors):
         if t.ndim != first.ndim or t.shape[:a] + t.shape[a + 1:] != first.shape[:a] + first.shape[a + 1:]:
@@ -267,7 +283,7 @@ def flip(x, dims):
     """Reverse the order of elements along ``dims``."""
     x = lift(x)
     axes = normalize_axes(dims, x.ndim, "flip")
-    return apply(_flip, (x,), {"axes": axes}) if axes else x
+    return apply(_flip, (x,), {"axes": axes}) if axes and x.ndim else x
 
 
 def swapaxes(x, axis0, axis1):
