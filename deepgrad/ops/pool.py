@@ -2,14 +2,17 @@
 
 * ``window_sum(x)``  sums every (strided, padded) window — mean pooling divides it by the window size;
   its adjoint ``window_spread`` hands each output's gradient evenly back to its window ("up-sampling").
-* ``gather(x, index)``  picks, per output, the element at a flat position of the input plane — max
-  pooling gathers the arg-max of each window; its adjoint ``scatter`` routes each gradient back to
-  that one position (summing where windows overlap), and ``max_unpool`` is a scatter too.
-Both pairs are each other's VJPs, so pooling has derivatives of every order.
+* ``max_pool(x)``  the maximum of every window (first one at ties, NaN wins, as PyTorch); its
+  derivatives use ``window_pick`` (take, per output, the element at a given offset of its window) and
+  ``window_route`` (its adjoint: send each gradient back to that one element, adding where windows
+  overlap) with the window offsets of the maxima.
+* ``gather(x, index)`` / ``scatter``: the same for flat positions in the input plane (adaptive max
+  pooling, max unpooling).
+Each pair is each other's VJP, so pooling has derivatives of every order.
 """
 from .. import backend
 from ..autograd.function import Primitive
-from .conv import col2im, span, unfold, window_input, window_output
+from .conv import _tap, col2im, span, unfold, window_input, window_output
 
 
 class WindowSum(Primitive):
@@ -38,6 +41,90 @@ class WindowSpread(Primitive):
 
     def jvp(self, tangents, out, y, kernel, stride, lo, size):
         return window_spread(tangents[0], kernel, stride, lo, size)
+
+
+def _taps(xpad, kernel, stride, dilation, size):
+    """Per kernel offset k (row-major, as PyTorch scans a window), the view of the padded input it reads."""
+    return [xpad[_tap(k, stride, dilation, size)] for k in backend.numpy.ndindex(*kernel)]
+
+
+def max_offsets(x, kernel, stride, lo, dilation, size, out=None):
+    """(maxima, offsets): per output the window maximum and the row-major offset of the first maximum
+    in its window (a NaN counts as the maximum). With ``out`` given, only the offsets are recomputed."""
+    xp = backend.xp_of(x)
+    taps = _taps(window_input(x, lo, span(size, kernel, stride, dilation), fill=-xp.inf), kernel, stride,
+                 dilation, size)
+    best = taps[0].copy() if out is None else out
+    offsets = xp.zeros(best.shape, xp.int16 if len(taps) > 127 else xp.int8)
+    found = None if out is None else (taps[0] == out) | xp.isnan(taps[0])
+    for i, t in enumerate(taps[1:], 1):
+        if out is None:
+            better = (t > best) | xp.isnan(t)
+            xp.copyto(best, t, where=better)
+            xp.copyto(offsets, i, where=better)
+        else:
+            first = ~found & ((t == out) | xp.isnan(t))
+            xp.copyto(offsets, i, where=first)
+            found |= first
+    return best, offsets
+
+
+class MaxPool(Primitive):
+    """y = max over each window (seed eq. 4.2.3), with -inf padding."""
+    def forward(self, x, kernel, stride, lo, dilation, size):
+        return max_offsets(x, kernel, stride, lo, dilation, size)[0]
+
+    def _offsets(self, out, x, kernel, stride, lo, dilation, size):
+        return max_offsets(x.data, kernel, stride, lo, dilation, size, out=out.data)[1]
+
+    def vjp(self, g, out, x, kernel, stride, lo, dilation, size):
+        offsets = self._offsets(out, x, kernel, stride, lo, dilation, size)
+        return (window_route(g, offsets, kernel, stride, lo, dilation, x.shape[2:]),)
+
+    def jvp(self, tangents, out, x, kernel, stride, lo, dilation, size):
+        offsets = self._offsets(out, x, kernel, stride, lo, dilation, size)
+        return window_pick(tangents[0], offsets, kernel, stride, lo, dilation, size)
+
+
+class WindowPick(Primitive):
+    """y[n,c,t] = x[n,c, t·s + k·d − lo] with k = offsets[n,c,t], a per-output window offset."""
+    def forward(self, x, offsets, kernel, stride, lo, dilation, size):
+        xp = backend.xp_of(x)
+        taps = _taps(window_input(x, lo, span(size, kernel, stride, dilation)), kernel, stride, dilation, size)
+        out = xp.zeros(offsets.shape, x.dtype)
+        for i, t in enumerate(taps):
+            xp.copyto(out, t, where=offsets == i)
+        return out
+
+    def vjp(self, g, out, x, offsets, kernel, stride, lo, dilation, size):
+        return (window_route(g, offsets, kernel, stride, lo, dilation, x.shape[2:]),)
+
+    def jvp(self, tangents, out, x, offsets, kernel, stride, lo, dilation, size):
+        return window_pick(tangents[0], offsets, kernel, stride, lo, dilation, size)
+
+
+class WindowRoute(Primitive):
+    """The adjoint of ``window_pick`` (seed eq. 4.3.4 for max pooling): each y[n,c,t] goes back to the
+    one element its window offset names; where windows overlap, contributions add."""
+    def forward(self, y, offsets, kernel, stride, lo, dilation, size):
+        xp = backend.xp_of(y)
+        zero = y.dtype.type(0)
+        buf = col2im(lambda k: xp.where(offsets == _flat_offset(k, kernel), y, zero), kernel, stride, dilation,
+                     y.shape[:2], y.shape[2:])
+        return window_output(buf, lo, size)
+
+    def vjp(self, g, out, y, offsets, kernel, stride, lo, dilation, size):
+        return (window_pick(g, offsets, kernel, stride, lo, dilation, y.shape[2:]),)
+
+    def jvp(self, tangents, out, y, offsets, kernel, stride, lo, dilation, size):
+        return window_route(tangents[0], offsets, kernel, stride, lo, dilation, size)
+
+
+def _flat_offset(k, kernel):
+    i = 0
+    for ki, n in zip(k, kernel):
+        i = i * n + ki
+    return i
 
 
 class Gather(Primitive):
@@ -74,6 +161,24 @@ class Scatter(Primitive):
 
 
 _window_sum, _window_spread, _gather, _scatter = WindowSum(), WindowSpread(), Gather(), Scatter()
+_max_pool, _window_pick, _window_route = MaxPool(), WindowPick(), WindowRoute()
+
+
+def _window_params(kernel, stride, lo, dilation, size):
+    return {"kernel": tuple(kernel), "stride": tuple(stride), "lo": tuple(lo), "dilation": tuple(dilation),
+            "size": tuple(size)}
+
+
+def max_pool(x, kernel, stride, lo, dilation, size):
+    return _max_pool(x, **_window_params(kernel, stride, lo, dilation, size))
+
+
+def window_pick(x, offsets, kernel, stride, lo, dilation, size):
+    return _window_pick(x, offsets=offsets, **_window_params(kernel, stride, lo, dilation, size))
+
+
+def window_route(y, offsets, kernel, stride, lo, dilation, size):
+    return _window_route(y, offsets=offsets, **_window_params(kernel, stride, lo, dilation, size))
 
 
 def window_sum(x, kernel, stride, lo, size):

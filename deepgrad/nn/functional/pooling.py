@@ -6,8 +6,8 @@ import math
 from ... import backend
 from ...autograd.tensor import Tensor
 from ...ops import pool as prim
+from ...ops import where
 from ...ops.common import constant, lift
-from ...ops.conv import span, unfold, window_input
 from ._args import check_input, effective_kernel, ntuple
 
 
@@ -48,33 +48,29 @@ def _flat_positions(x_shape, per_axis):
     return index
 
 
-def _max_indices(x, kernel, stride, pad, dilation, size):
-    """Per output, the flat position in x's plane of its window's maximum (first one at ties; NaN wins)."""
-    xp = backend.xp_of(x)
-    nd = len(kernel)
-    xpad = window_input(x, pad, span(size, kernel, stride, dilation), fill=-xp.inf)
-    n, c = x.shape[:2]
-    windows = unfold(xpad, kernel, stride, dilation, size).reshape((n, c, -1) + size)
-    arg = windows.argmax(axis=2)
-    offsets = xp.unravel_index(arg, kernel)
-    positions = []
-    for axis in range(nd):
-        t = xp.arange(size[axis]).reshape((-1,) + (1,) * (nd - 1 - axis))
-        positions.append(t * stride[axis] + offsets[axis] * dilation[axis] - pad[axis])
-    return _flat_positions(x.shape, positions)
-
-
 def _max_pool(nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     op = f"max_pool{nd}d"
     x, batched, kernel, stride, pad, dilation = _pool_args(op, nd, input, kernel_size, stride, padding, dilation)
     size = _pool_sizes(op, x.shape[2:], kernel, stride, pad, dilation, ceil_mode)
-    index = _max_indices(x.data, kernel, stride, pad, dilation, size)
-    y = prim.gather(x, index)
+    y = prim.max_pool(x, kernel, stride, pad, dilation, size)
     out = y if batched else y.squeeze(0)
-    if return_indices:
-        idx = Tensor.wrap(index.astype(backend.int64))
-        return out, (idx if batched else idx.squeeze(0))
-    return out
+    if not return_indices:
+        return out
+    offsets = prim.max_offsets(x.data, kernel, stride, pad, dilation, size, out=y.data)[1]
+    idx = Tensor.wrap(_flat_index(x.shape, offsets, kernel, stride, pad, dilation, size))
+    return out, (idx if batched else idx.squeeze(0))
+
+
+def _flat_index(x_shape, offsets, kernel, stride, pad, dilation, size):
+    """PyTorch's indices: the flat position in the (unpadded) input plane of each window's maximum."""
+    xp = backend.xp_of(offsets)
+    nd = len(kernel)
+    per_offset = xp.unravel_index(offsets.astype(backend.int64), kernel)
+    positions = []
+    for axis in range(nd):
+        t = xp.arange(size[axis]).reshape((-1,) + (1,) * (nd - 1 - axis))
+        positions.append(t * stride[axis] + per_offset[axis] * dilation[axis] - pad[axis])
+    return _flat_positions(x_shape, positions)
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
@@ -220,6 +216,15 @@ def _max_unpool(nd, input, indices, kernel_size, stride, padding, output_size):
     if idx.size and (idx.min() < 0 or idx.max() >= plane):
         raise ValueError(f"{op}: indices must lie in [0, {plane}) for output size {size}, got "
                          f"[{int(idx.min())}, {int(idx.max())}]")
+    # PyTorch writes (does not add): where windows overlapped and several entries name one position,
+    # only the last of them lands there, so unpooling stays a partial inverse of max pooling
+    xp = backend.xp_of(idx)
+    n, c = idx.shape[:2]
+    ids = (idx.reshape(n * c, -1) + xp.arange(n * c).reshape(-1, 1) * plane).ravel()[::-1]
+    last = xp.zeros(ids.size, dtype=bool)
+    last[ids.size - 1 - xp.unique(ids, return_index=True)[1]] = True
+    if not last.all():
+        x = x * constant(last.reshape(idx.shape).astype(x.dtype))
     y = prim.scatter(x, idx, size)
     return y if batched else y.squeeze(0)
 
