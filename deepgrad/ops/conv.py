@@ -111,13 +111,7 @@ def _spatial(a):
 def _conv_forward(x, w, stride, lo, dilation, groups, size):
     n, kernel = x.shape[0], _spatial(w)
     if _depthwise(w.shape[1], groups):
-        xpad = window_input(x, lo, span(size, kernel, stride, dilation))
-        m = w.shape[0] // groups
-        out = 0
-        for k in backend.numpy.ndindex(*kernel):
-            tap = w[(slice(None), 0) + k].reshape((1, groups, m) + (1,) * len(size))
-            out = out + xpad[_tap(k, stride, dilation, size)][:, :, None] * tap
-        return out.reshape((n, w.shape[0]) + tuple(size))
+        return depthwise.conv(x, w, stride, lo, dilation, groups, size)
     cols = im2col(x, kernel, stride, lo, dilation, groups, size)
     out = w.reshape(groups, w.shape[0] // groups, -1) @ cols
     return _to_batch_major(out.reshape(w.shape[0], -1), n, size)
@@ -126,13 +120,7 @@ def _conv_forward(x, w, stride, lo, dilation, groups, size):
 def _conv_transpose_forward(y, w, stride, lo, dilation, groups, size):
     n, kernel, out_size = y.shape[0], _spatial(w), _spatial(y)
     if _depthwise(w.shape[1], groups):
-        m = w.shape[0] // groups
-        yr = y.reshape((n, groups, m) + out_size)
-
-        def piece(k):
-            return (yr * w[(slice(None), 0) + k].reshape(1, groups, m, *(1,) * len(out_size))).sum(axis=2)
-        buf = col2im(piece, kernel, stride, dilation, (n, groups), out_size)
-        return window_output(buf, lo, size)
+        return depthwise.conv_transpose(y, w, stride, lo, dilation, groups, size)
     wm = w.reshape(groups, w.shape[0] // groups, -1)
     cols = (wm.swapaxes(-1, -2) @ _channel_major(y, groups)).reshape((groups * w.shape[1],) + kernel + (n,) + out_size)
     buf = col2im(lambda k: cols[(slice(None),) + k], kernel, stride, dilation, cols.shape[:1] + (n,), out_size)
@@ -143,16 +131,13 @@ def _conv_weight_forward(x, y, stride, lo, dilation, groups, kernel):
     n, o = y.shape[:2]
     out_size = _spatial(y)
     if _depthwise(x.shape[1] // groups, groups):
-        xpad = window_input(x, lo, span(out_size, kernel, stride, dilation))
-        m = o // groups
-        yr = y.reshape((n, groups, m) + out_size)
-        axes = (0,) + tuple(range(3, 3 + len(out_size)))
-        taps = [(yr * xpad[_tap(k, stride, dilation, out_size)][:, :, None]).sum(axis=axes)
-                for k in backend.numpy.ndindex(*kernel)]
-        return backend.xp_of(y).stack(taps, axis=-1).reshape((o, 1) + tuple(kernel))
+        return depthwise.conv_weight(x, y, stride, lo, dilation, groups, kernel)
     cols = im2col(x, kernel, stride, lo, dilation, groups, out_size)
     dw = _channel_major(y, groups) @ cols.swapaxes(-1, -2)
     return dw.reshape((o, x.shape[1] // groups) + tuple(kernel))
+
+
+from . import depthwise  # noqa: E402  (it uses the helpers above)
 
 
 class Conv(Primitive):

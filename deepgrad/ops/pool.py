@@ -48,34 +48,56 @@ def _taps(xpad, kernel, stride, dilation, size):
     return [xpad[_tap(k, stride, dilation, size)] for k in backend.numpy.ndindex(*kernel)]
 
 
-def max_offsets(x, kernel, stride, lo, dilation, size, out=None):
-    """(maxima, offsets): per output the window maximum and the row-major offset of the first maximum
-    in its window (a NaN counts as the maximum). With ``out`` given, only the offsets are recomputed."""
+def _padded_taps(x, kernel, stride, lo, dilation, size, fill=0):
+    return _taps(window_input(x, lo, span(size, kernel, stride, dilation), fill=fill), kernel, stride, dilation, size)
+
+
+def window_max(x, kernel, stride, lo, dilation, size):
+    """The maximum of every window (-inf padding); a NaN in a window makes its maximum NaN."""
     xp = backend.xp_of(x)
-    taps = _taps(window_input(x, lo, span(size, kernel, stride, dilation), fill=-xp.inf), kernel, stride,
-                 dilation, size)
-    best = taps[0].copy() if out is None else out
-    offsets = xp.zeros(best.shape, xp.int16 if len(taps) > 127 else xp.int8)
-    found = None if out is None else (taps[0] == out) | xp.isnan(taps[0])
-    for i, t in enumerate(taps[1:], 1):
-        if out is None:
-            better = (t > best) | xp.isnan(t)
-            xp.copyto(best, t, where=better)
-            xp.copyto(offsets, i, where=better)
-        else:
-            first = ~found & ((t == out) | xp.isnan(t))
-            xp.copyto(offsets, i, where=first)
-            found |= first
-    return best, offsets
+    taps = _padded_taps(x, kernel, stride, lo, dilation, size, fill=-xp.inf)
+    best = taps[0].copy()
+    for t in taps[1:]:
+        xp.maximum(best, t, out=best)
+    return best
+
+
+def max_offsets(x, out, kernel, stride, lo, dilation, size):
+    """Per output, the row-major offset in its window of the first element equal to the maximum
+    ``out``, or of the last NaN where the maximum is NaN: the element PyTorch picks."""
+    xp = backend.xp_of(x)
+    taps = _padded_taps(x, kernel, stride, lo, dilation, size, fill=-xp.inf)
+    dtype = xp.int8 if len(taps) < 128 else xp.int32
+    offsets = xp.zeros(out.shape, dtype)
+    found = xp.zeros(out.shape, bool)
+    for i, t in enumerate(taps):
+        hit = t == out
+        offsets += (hit & ~found).astype(dtype) * dtype(i)
+        found |= hit
+    nan = out != out
+    if nan.any():   # arithmetic selection: masked writes and ``where`` are slow on large random masks
+        for i, t in enumerate(taps):
+            is_nan = (t != t) & nan
+            offsets = offsets * ~is_nan + is_nan.astype(dtype) * dtype(i)
+    return offsets
+
+
+def _select(mask, values):
+    """values where mask, else 0 — by multiplication, which is much faster than ``where`` on large
+    arrays, unless values hold inf or NaN (then 0·inf would leak NaN)."""
+    xp = backend.xp_of(values)
+    if xp.isfinite(values).all():
+        return values * mask
+    return xp.where(mask, values, values.dtype.type(0))
 
 
 class MaxPool(Primitive):
     """y = max over each window (seed eq. 4.2.3), with -inf padding."""
     def forward(self, x, kernel, stride, lo, dilation, size):
-        return max_offsets(x, kernel, stride, lo, dilation, size)[0]
+        return window_max(x, kernel, stride, lo, dilation, size)
 
     def _offsets(self, out, x, kernel, stride, lo, dilation, size):
-        return max_offsets(x.data, kernel, stride, lo, dilation, size, out=out.data)[1]
+        return max_offsets(x.data, out.data, kernel, stride, lo, dilation, size)
 
     def vjp(self, g, out, x, kernel, stride, lo, dilation, size):
         offsets = self._offsets(out, x, kernel, stride, lo, dilation, size)
@@ -89,11 +111,10 @@ class MaxPool(Primitive):
 class WindowPick(Primitive):
     """y[n,c,t] = x[n,c, t·s + k·d − lo] with k = offsets[n,c,t], a per-output window offset."""
     def forward(self, x, offsets, kernel, stride, lo, dilation, size):
-        xp = backend.xp_of(x)
-        taps = _taps(window_input(x, lo, span(size, kernel, stride, dilation)), kernel, stride, dilation, size)
-        out = xp.zeros(offsets.shape, x.dtype)
-        for i, t in enumerate(taps):
-            xp.copyto(out, t, where=offsets == i)
+        taps = _padded_taps(x, kernel, stride, lo, dilation, size)
+        out = _select(offsets == 0, taps[0])
+        for i, t in enumerate(taps[1:], 1):
+            out += _select(offsets == i, t)
         return out
 
     def vjp(self, g, out, x, offsets, kernel, stride, lo, dilation, size):
@@ -107,9 +128,7 @@ class WindowRoute(Primitive):
     """The adjoint of ``window_pick`` (seed eq. 4.3.4 for max pooling): each y[n,c,t] goes back to the
     one element its window offset names; where windows overlap, contributions add."""
     def forward(self, y, offsets, kernel, stride, lo, dilation, size):
-        xp = backend.xp_of(y)
-        zero = y.dtype.type(0)
-        buf = col2im(lambda k: xp.where(offsets == _flat_offset(k, kernel), y, zero), kernel, stride, dilation,
+        buf = col2im(lambda k: _select(offsets == _flat_offset(k, kernel), y), kernel, stride, dilation,
                      y.shape[:2], y.shape[2:])
         return window_output(buf, lo, size)
 

@@ -56,7 +56,7 @@ def _max_pool(nd, input, kernel_size, stride, padding, dilation, ceil_mode, retu
     out = y if batched else y.squeeze(0)
     if not return_indices:
         return out
-    offsets = prim.max_offsets(x.data, kernel, stride, pad, dilation, size, out=y.data)[1]
+    offsets = prim.max_offsets(x.data, y.data, kernel, stride, pad, dilation, size)
     idx = Tensor.wrap(_flat_index(x.shape, offsets, kernel, stride, pad, dilation, size))
     return out, (idx if batched else idx.squeeze(0))
 
