@@ -70,7 +70,12 @@ def vjp(f, *primals, has_aux=False):
         for i, (c, o) in enumerate(zip(ct_flat, out_flat)):
             if c.shape != o.shape:
                 raise ValueError(f"vjp_fn: cotangent {i} has shape {c.shape} but output {i} has shape {o.shape}")
-        roots = [(o, c) for o, c in zip(out_flat, ct_flat) if o.requires_grad]
+        merged = {}      # an output returned twice is one root whose cotangents add up
+        for o, c in zip(out_flat, ct_flat):
+            if o.requires_grad:
+                prev = merged.get(id(o))
+                merged[id(o)] = (o, c if prev is None else prev[1] + c)
+        roots = list(merged.values())
         grads = [None] * len(inner)
         if roots:
             grads = engine.run_backward([o for o, _ in roots], [c for _, c in roots], inner,
@@ -171,44 +176,60 @@ def _basis(x, i):
     return Tensor.wrap(e.reshape(x.shape))
 
 
+def _jac_arg_leaves(jac_leaves, in_tree, argnums):
+    """Per-input-leaf Jacobians arranged like the differentiated arguments (a tuple for tuple argnums)."""
+    per_arg = tree_unflatten(in_tree, jac_leaves)
+    return per_arg[0] if isinstance(argnums, int) else per_arg
+
+
 def jacfwd(f, argnums=0, has_aux=False):
-    """The Jacobian by forward mode: one JVP per input element (N passes for N inputs, seed 三)."""
+    """The Jacobian by forward mode: one JVP per input element (N passes for N inputs, seed 三).
+    Arguments and outputs may be pytrees: the result has the outputs' structure, each leaf holding
+    the arguments' structure of arrays of shape ``out.shape + in.shape``."""
     def wrapped(*args):
         nums = _argnums_tuple(argnums, len(args), "jacfwd")
-        xs = [_as_float_tensor(args[a], "jacfwd arguments") for a in nums]
+        in_flat, in_tree = tree_flatten(tuple(args[a] for a in nums))
+        xs = [_as_float_tensor(x, "jacfwd arguments") for x in in_flat]
         g = _with_args(f, args, nums)
+
+        def g_flat(*flat):
+            return g(*tree_unflatten(in_tree, flat))
+
         columns, out, aux = [], None, None
         for k, x in enumerate(xs):
             cols = []
             for i in range(x.data.size):
                 tangents = [_basis(x, i) if j == k else zeros(*y.shape, dtype=y.dtype) for j, y in enumerate(xs)]
-                result = jvp(g, tuple(xs), tuple(tangents), has_aux=has_aux)
+                result = jvp(g_flat, tuple(xs), tuple(tangents), has_aux=has_aux)
                 out, tan = result[0], result[1]
                 aux = result[2] if has_aux else None
                 cols.append(tree_flatten(tan)[0])
             columns.append(cols)
         if out is None:  # no input elements at all
-            out = g(*xs)
-            out, aux = _split_aux(out, has_aux, "jacfwd")
+            out, aux = _split_aux(g_flat(*xs), has_aux, "jacfwd")
         out_flat, out_tree = tree_flatten(out)
         jac_per_out = []
         for j, o in enumerate(out_flat):
-            per_arg = []
+            per_leaf = []
             for k, x in enumerate(xs):
                 cols = [c[j] for c in columns[k]]
                 jac = stack(cols, -1) if cols else zeros(*o.shape, 0, dtype=o.dtype)
-                per_arg.append(jac.reshape(o.shape + x.shape))
-            jac_per_out.append(per_arg[0] if isinstance(argnums, int) else tuple(per_arg))
+                per_leaf.append(jac.reshape(o.shape + x.shape))
+            jac_per_out.append(_jac_arg_leaves(per_leaf, in_tree, argnums))
         jac = tree_unflatten(out_tree, jac_per_out)
         return (jac, aux) if has_aux else jac
     return wrapped
 
 
 def jacrev(f, argnums=0, has_aux=False):
-    """The Jacobian by reverse mode: one VJP per output element (M passes for M outputs, seed 三)."""
+    """The Jacobian by reverse mode: one VJP per output element (M passes for M outputs, seed 三).
+    Structured like ``jacfwd``'s result."""
     def wrapped(*args):
         nums = _argnums_tuple(argnums, len(args), "jacrev")
-        result = vjp(_with_args(f, args, nums), *[args[a] for a in nums], has_aux=has_aux)
+        primals = tuple(args[a] for a in nums)
+        in_flat, in_tree = tree_flatten(primals)
+        in_shapes = [tuple(x.shape) if isinstance(x, Tensor) else backend.numpy.shape(x) for x in in_flat]
+        result = vjp(_with_args(f, args, nums), *primals, has_aux=has_aux)
         out, fn = result[0], result[1]
         out_flat, out_tree = tree_flatten(out)
         jac_per_out = []
@@ -216,16 +237,14 @@ def jacrev(f, argnums=0, has_aux=False):
             rows = []
             for i in range(o.data.size):
                 cts = [_basis(o, i) if jj == j else zeros(*oo.shape, dtype=oo.dtype) for jj, oo in enumerate(out_flat)]
-                rows.append(fn(tree_unflatten(out_tree, cts)))
-            per_arg = []
-            for k, a in enumerate(nums):
-                x = args[a]
-                shape = tuple(x.shape) if isinstance(x, Tensor) else backend.numpy.shape(x)
+                rows.append(tree_flatten(fn(tree_unflatten(out_tree, cts)))[0])
+            per_leaf = []
+            for k, shape in enumerate(in_shapes):
                 if rows:
-                    per_arg.append(stack([r[k] for r in rows], 0).reshape(o.shape + shape))
+                    per_leaf.append(stack([r[k] for r in rows], 0).reshape(o.shape + shape))
                 else:
-                    per_arg.append(zeros(*(o.shape + shape), dtype=o.dtype))
-            jac_per_out.append(per_arg[0] if isinstance(argnums, int) else tuple(per_arg))
+                    per_leaf.append(zeros(*(o.shape + shape), dtype=o.dtype))
+            jac_per_out.append(_jac_arg_leaves(per_leaf, in_tree, argnums))
         jac = tree_unflatten(out_tree, jac_per_out)
         return (jac, result[2]) if has_aux else jac
     return wrapped

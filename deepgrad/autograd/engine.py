@@ -15,7 +15,8 @@ def _check_not_freed(t):
 
 def toposort(roots):
     """Tensors with a recorded node reachable from ``roots``, each after all tensors it feeds
-    (outputs first). Iterative depth-first search: no recursion limit on deep graphs."""
+    (outputs first). Iterative depth-first search: no recursion limit on deep graphs. A freed node
+    is listed but not expanded; it is an error only if a gradient must flow through it."""
     post, visited = [], set()
     stack = []
     for r in roots:
@@ -31,9 +32,10 @@ def toposort(roots):
             continue
         visited.add(id(t))
         stack.append((t, True))
+        if t._node is FREED:
+            continue
         for p in t._node[1]:
             if p.requires_grad and p._node is not None and id(p) not in visited:
-                _check_not_freed(p)
                 stack.append((p, False))
     post.reverse()
     return post
@@ -45,7 +47,7 @@ def _through(order, targets):
     reaches = set(target_ids)
     through = set()
     for t in reversed(order):
-        if any(id(p) in reaches for p in t._node[1]):
+        if t._node is not FREED and any(id(p) in reaches for p in t._node[1]):
             through.add(id(t))
             reaches.add(id(t))
     return through
@@ -64,7 +66,7 @@ def run_backward(roots, root_grads, inputs=None, retain_graph=False, create_grap
         grads[id(r)] = g if prev is None else prev + g
     stored = {id(g.data) for g in root_grads}   # arrays already handed out: never alias them in .grad
     for r in roots:
-        if r._node is None:
+        if r._node is None and id(r) in grads:
             _deliver(r, grads.pop(id(r)), capture, create_graph, stored)
     previous = function.set_grad_enabled(create_graph)
     try:
@@ -76,6 +78,7 @@ def run_backward(roots, root_grads, inputs=None, retain_graph=False, create_grap
                 _deliver(t, g, capture, create_graph, stored)
             if through is not None and id(t) not in through:
                 continue
+            _check_not_freed(t)
             prim, parents, params = t._node
             for p, pg in zip(parents, prim.vjp(g, t, *parents, **params)):
                 if pg is None or not p.requires_grad:

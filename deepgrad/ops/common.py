@@ -53,7 +53,7 @@ def normalize_axes(axis, ndim, op):
         out.append(a % ndim if ndim else 0)
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: dim {axis!r} repeats an axis")
-    return tuple(sorted(out))
+    return tuple(sorted(out)) if ndim else ()   # a 0-d tensor accepts dim 0 / -1 and has nothing to reduce
 
 
 def dims_arg(dim, axis):

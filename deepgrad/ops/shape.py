@@ -126,8 +126,11 @@ def permute(x, *dims):
     """Reorder the axes: output axis i is input axis dims[i]."""
     x = lift(x)
     dims = _shape_args(dims, "permute")
+    if len(dims) != x.ndim:
+        raise ValueError(f"permute: dims {dims} are not a permutation of the {x.ndim} axes of a tensor of "
+                         f"shape {x.shape} (got {len(dims)} dims)")
     for d in dims:
-        if not -max(x.ndim, 1) <= d < max(x.ndim, 1):
+        if not -x.ndim <= d < x.ndim:
             raise ValueError(f"permute: dim {d} is out of range for a tensor of shape {x.shape} "
                              f"(expected dims in [{-x.ndim}, {x.ndim - 1}])")
     if sorted(d % x.ndim if x.ndim else d for d in dims) != list(range(x.ndim)) or len(dims) != x.ndim:
