@@ -97,6 +97,11 @@ class Pow(_Binary):
 
 
 def _dpow_dx(x, y):
+    """y·x^(y−1), and 0 where y = 0 (also at x = 0, where x^(−1) is infinite), as PyTorch."""
+    if (y.data == 0).any():
+        y_zero = constant(y.data == 0)
+        safe = where(y_zero, 1, x)
+        return where(y_zero, 0, y * safe ** (y - 1))
     return y * x ** (y - 1)
 
 
@@ -118,6 +123,8 @@ class PowScalar(Primitive):
 
 
 def _dpow_scalar(x, c):
+    if c == 0:  # not c·x^(−1), which is 0·inf = nan at x = 0; PyTorch gives 0
+        return constant(backend.xp_of(x.data).zeros_like(x.data))
     if c == 2:
         return x * 2
     return x ** (c - 1) * c
@@ -232,7 +239,7 @@ _and, _or = LogicalAnd(), LogicalOr()
 
 def _binary(prim):
     def op(x, y):
-        if type(x) is not Tensor or type(y) is not Tensor:
+        if not (isinstance(x, Tensor) and isinstance(y, Tensor)):
             x, y = pair(x, y)
         return apply(prim, (x, y), NO_PARAMS)
     op.__name__ = prim.name

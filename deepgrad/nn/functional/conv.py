@@ -67,6 +67,8 @@ def _add_bias(op, y, bias, nd):
     bias = lift(bias)
     if bias.shape != (y.shape[1],):
         raise ValueError(f"{op}: bias must have shape ({y.shape[1]},) (one per output channel), got {bias.shape}")
+    if bias.dtype != y.dtype:
+        raise TypeError(f"{op}: bias dtype {bias.dtype} and input dtype {y.dtype} differ")
     return y + bias.reshape((1, y.shape[1]) + (1,) * nd)
 
 

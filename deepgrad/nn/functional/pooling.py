@@ -62,14 +62,21 @@ def _max_pool(nd, input, kernel_size, stride, padding, dilation, ceil_mode, retu
 
 
 def _flat_index(x_shape, offsets, kernel, stride, pad, dilation, size):
-    """PyTorch's indices: the flat position in the (unpadded) input plane of each window's maximum."""
+    """PyTorch's indices: the flat position in the (unpadded) input plane of each window's maximum.
+    Where that is padding (the window's elements are all -inf, or it has none), PyTorch's: the
+    window's first non-negative position on each axis (out of range if the window misses the input)."""
     xp = backend.xp_of(offsets)
     nd = len(kernel)
     per_offset = xp.unravel_index(offsets.astype(backend.int64), kernel)
-    positions = []
+    positions, firsts, padding = [], [], False
     for axis in range(nd):
-        t = xp.arange(size[axis]).reshape((-1,) + (1,) * (nd - 1 - axis))
-        positions.append(t * stride[axis] + per_offset[axis] * dilation[axis] - pad[axis])
+        start = xp.arange(size[axis]).reshape((-1,) + (1,) * (nd - 1 - axis)) * stride[axis] - pad[axis]
+        pos = start + per_offset[axis] * dilation[axis]
+        positions.append(pos)
+        firsts.append(start + (-(start // dilation[axis])).clip(0) * dilation[axis])
+        padding = padding | (pos < 0) | (pos >= x_shape[2 + axis])
+    if xp.any(padding):
+        positions = [xp.where(padding, f, p) for f, p in zip(firsts, positions)]
     return _flat_positions(x_shape, positions)
 
 
