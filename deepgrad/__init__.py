@@ -9,6 +9,7 @@ from . import signal
 from .autograd import Tensor, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import (Generator, bool_, float16, float32, float64, int8, int16, int32, int64, manual_seed,
                       uint8)
+from .serialization import load, save
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .ops import *  # noqa: F401,F403  (the tensor functions: dg.exp, dg.matmul, dg.zeros ...)
 from .ops import __all__ as _ops_all
