@@ -4,15 +4,13 @@
     x = dg.tensor([1.0, 2.0], requires_grad=True)
     (x * x).sum().backward()      # x.grad == [2, 4]
 """
-from . import autograd, backend, nn, ops
-from . import signal
+from . import autograd, backend, nn, ops, signal
 from .autograd import Tensor, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import (Generator, bool_, float16, float32, float64, int8, int16, int32, int64, manual_seed,
                       uint8)
-from .serialization import load, save
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .serialization import load, save
 from .ops import *  # noqa: F401,F403  (the tensor functions: dg.exp, dg.matmul, dg.zeros ...)
-from .ops import __all__ as _ops_all
 from .transforms import grad, hessian, jacfwd, jacrev, jvp, value_and_grad, vjp
 
 __version__ = "0.1.0"
