@@ -12,15 +12,22 @@ Each pair is each other's VJP, so pooling has derivatives of every order.
 """
 from .. import backend
 from ..autograd.function import Primitive
-from .conv import _tap, col2im, span, unfold, window_input, window_output
+from .grid import Grid, window_input, window_output
+
+
+def _grid(kernel, stride, dilation, size):
+    return Grid(kernel, stride, dilation, size)
 
 
 class WindowSum(Primitive):
     """y[n,c,t] = Σ_k x[n,c, t·s + k − lo] over windows of ``kernel`` (zero padding)."""
     def forward(self, x, kernel, stride, lo, size):
-        ones = (1,) * len(kernel)
-        windows = unfold(window_input(x, lo, span(size, kernel, stride, ones)), kernel, stride, ones, size)
-        return windows.sum(axis=tuple(range(2, 2 + len(kernel))))
+        grid = _grid(kernel, stride, (1,) * len(kernel), size)
+        taps = grid.taps(window_input(x, lo, grid.extent))
+        total = taps[0].copy()
+        for t in taps[1:]:
+            total += t
+        return grid.from_grid(total)
 
     def vjp(self, g, out, x, kernel, stride, lo, size):
         return (window_spread(g, kernel, stride, lo, x.shape[2:]),)
@@ -32,9 +39,9 @@ class WindowSum(Primitive):
 class WindowSpread(Primitive):
     """The adjoint of ``window_sum``: each y[n,c,t] is added to every element of its window."""
     def forward(self, y, kernel, stride, lo, size):
-        ones = (1,) * len(kernel)
-        buf = col2im(lambda k: y, kernel, stride, ones, y.shape[:2], y.shape[2:])
-        return window_output(buf, lo, size)
+        grid = _grid(kernel, stride, (1,) * len(kernel), y.shape[2:])
+        spread = grid.to_grid(y)
+        return window_output(grid.fold(lambda i: spread, y.shape[:2]), lo, size)
 
     def vjp(self, g, out, y, kernel, stride, lo, size):
         return (window_sum(g, kernel, stride, lo, y.shape[2:]),)
@@ -43,43 +50,37 @@ class WindowSpread(Primitive):
         return window_spread(tangents[0], kernel, stride, lo, size)
 
 
-def _taps(xpad, kernel, stride, dilation, size):
-    """Per kernel offset k (row-major, as PyTorch scans a window), the view of the padded input it reads."""
-    return [xpad[_tap(k, stride, dilation, size)] for k in backend.numpy.ndindex(*kernel)]
-
-
-def _padded_taps(x, kernel, stride, lo, dilation, size, fill=0):
-    return _taps(window_input(x, lo, span(size, kernel, stride, dilation), fill=fill), kernel, stride, dilation, size)
-
-
 def window_max(x, kernel, stride, lo, dilation, size):
     """The maximum of every window (-inf padding); a NaN in a window makes its maximum NaN."""
     xp = backend.xp_of(x)
-    taps = _padded_taps(x, kernel, stride, lo, dilation, size, fill=-xp.inf)
+    grid = _grid(kernel, stride, dilation, size)
+    taps = grid.taps(window_input(x, lo, grid.extent, fill=-xp.inf))
     best = taps[0].copy()
     for t in taps[1:]:
         xp.maximum(best, t, out=best)
-    return best
+    return grid.from_grid(best)
 
 
 def max_offsets(x, out, kernel, stride, lo, dilation, size):
     """Per output, the row-major offset in its window of the first element equal to the maximum
     ``out``, or of the last NaN where the maximum is NaN: the element PyTorch picks."""
     xp = backend.xp_of(x)
-    taps = _padded_taps(x, kernel, stride, lo, dilation, size, fill=-xp.inf)
+    grid = _grid(kernel, stride, dilation, size)
+    taps = grid.taps(window_input(x, lo, grid.extent, fill=-xp.inf))
+    best = grid.to_grid(out)
     dtype = xp.int8 if len(taps) < 128 else xp.int32
-    offsets = xp.zeros(out.shape, dtype)
-    found = xp.zeros(out.shape, bool)
+    offsets = xp.zeros(best.shape, dtype)
+    found = xp.zeros(best.shape, bool)
     for i, t in enumerate(taps):
-        hit = t == out
+        hit = t == best
         offsets += (hit & ~found).astype(dtype) * dtype(i)
         found |= hit
-    nan = out != out
+    nan = best != best
     if nan.any():   # arithmetic selection: masked writes and ``where`` are slow on large random masks
         for i, t in enumerate(taps):
             is_nan = (t != t) & nan
             offsets = offsets * ~is_nan + is_nan.astype(dtype) * dtype(i)
-    return offsets
+    return xp.ascontiguousarray(grid.from_grid(offsets))
 
 
 def _select(mask, values):
@@ -111,11 +112,13 @@ class MaxPool(Primitive):
 class WindowPick(Primitive):
     """y[n,c,t] = x[n,c, t·s + k·d − lo] with k = offsets[n,c,t], a per-output window offset."""
     def forward(self, x, offsets, kernel, stride, lo, dilation, size):
-        taps = _padded_taps(x, kernel, stride, lo, dilation, size)
-        out = _select(offsets == 0, taps[0])
+        grid = _grid(kernel, stride, dilation, size)
+        taps = grid.taps(window_input(x, lo, grid.extent))
+        which = grid.to_grid(offsets)
+        out = _select(which == 0, taps[0])
         for i, t in enumerate(taps[1:], 1):
-            out += _select(offsets == i, t)
-        return out
+            out += _select(which == i, t)
+        return grid.from_grid(out)
 
     def vjp(self, g, out, x, offsets, kernel, stride, lo, dilation, size):
         return (window_route(g, offsets, kernel, stride, lo, dilation, x.shape[2:]),)
@@ -128,22 +131,15 @@ class WindowRoute(Primitive):
     """The adjoint of ``window_pick`` (seed eq. 4.3.4 for max pooling): each y[n,c,t] goes back to the
     one element its window offset names; where windows overlap, contributions add."""
     def forward(self, y, offsets, kernel, stride, lo, dilation, size):
-        buf = col2im(lambda k: _select(offsets == _flat_offset(k, kernel), y), kernel, stride, dilation,
-                     y.shape[:2], y.shape[2:])
-        return window_output(buf, lo, size)
+        grid = _grid(kernel, stride, dilation, y.shape[2:])
+        values, which = grid.to_grid(y), grid.to_grid(offsets)
+        return window_output(grid.fold(lambda i: _select(which == i, values), y.shape[:2]), lo, size)
 
     def vjp(self, g, out, y, offsets, kernel, stride, lo, dilation, size):
         return (window_pick(g, offsets, kernel, stride, lo, dilation, y.shape[2:]),)
 
     def jvp(self, tangents, out, y, offsets, kernel, stride, lo, dilation, size):
         return window_route(tangents[0], offsets, kernel, stride, lo, dilation, size)
-
-
-def _flat_offset(k, kernel):
-    i = 0
-    for ki, n in zip(k, kernel):
-        i = i * n + ki
-    return i
 
 
 class Gather(Primitive):

@@ -1,0 +1,115 @@
+"""Where the windows of a convolution or pooling read their input.
+
+``Grid`` describes windows of ``kernel`` taken every ``stride`` with ``dilation`` over a padded input
+of extent (O − 1)·S + (K − 1)·D + 1 per axis. With the same stride on every axis it uses a flat grid:
+each (n, c) plane is one row, kernel offset k reads the 1-D slice ``row[off_k :: S]``, and outputs are
+computed at every row position up to the last real one (the few past each line's end are dropped by
+``from_grid``). Long unit-stride runs keep NumPy's copies and elementwise loops fast. With different
+strides per axis the grid is the output shape itself and each offset reads an N-d strided view.
+"""
+import math
+
+from .. import backend
+
+_np = backend.numpy
+
+
+def span(out_size, kernel, stride, dilation):
+    """Input extent that ``out_size`` windows cover: (O − 1)·S + (K − 1)·D + 1 per axis."""
+    return tuple((o - 1) * s + (k - 1) * d + 1 for o, k, s, d in zip(out_size, kernel, stride, dilation))
+
+
+def window_input(x, lo, extent, fill=0):
+    """x with each spatial axis i re-cut to [−lo[i], extent[i] − lo[i]): ``fill`` outside x, cropped where shorter."""
+    spatial = x.shape[2:]
+    if all(l == 0 for l in lo) and tuple(extent) == tuple(spatial):
+        return x
+    out = backend.xp_of(x).full(x.shape[:2] + tuple(extent), fill, x.dtype)
+    src, dst = [slice(None)] * 2, [slice(None)] * 2
+    for l, e, n in zip(lo, extent, spatial):
+        a, b = max(0, -l), min(n, e - l)           # the part of x that lands inside
+        src.append(slice(a, max(a, b)))
+        dst.append(slice(a + l, a + l + max(0, b - a)))
+    out[tuple(dst)] = x[tuple(src)]
+    return out
+
+
+def window_output(buf, lo, size):
+    """The inverse cut: out[..., t] = buf[..., t + lo] for t in [0, size), zeros where buf has nothing."""
+    if all(l == 0 for l in lo) and tuple(size) == tuple(buf.shape[2:]):
+        return buf
+    return window_input(buf, tuple(-l for l in lo), size)
+
+
+def _strided(array, shape, strides):
+    return backend.xp_of(array).lib.stride_tricks.as_strided(array, shape, strides)
+
+
+class Grid:
+    def __init__(self, kernel, stride, dilation, out_size):
+        self.kernel, self.stride, self.dilation = tuple(kernel), tuple(stride), tuple(dilation)
+        self.size = tuple(out_size)
+        self.extent = span(out_size, kernel, stride, dilation)
+        self.flat = len(set(self.stride)) == 1
+        if self.flat:
+            self.row = tuple(math.prod(self.extent[i + 1:]) for i in range(len(kernel)))   # element strides
+            self.shape = (sum((o - 1) * r for o, r in zip(self.size, self.row)) + 1,)
+        else:
+            self.shape = self.size
+        self.offsets = list(_np.ndindex(*self.kernel))
+
+    @property
+    def numel(self):
+        return math.prod(self.shape)
+
+    def unfolded(self, padded):
+        """View (A, B, *kernel, *grid) of a padded (A, B, *extent) array: [a, b, k, q] is what offset
+        k reads for grid position q."""
+        a, b = padded.shape[:2]
+        if self.flat:
+            padded = padded.reshape(a, b, -1)
+            sa, sb, item = padded.strides
+            steps = tuple(d * r * item for d, r in zip(self.dilation, self.row)) + (self.stride[0] * item,)
+        else:
+            sa, sb, *sx = padded.strides
+            steps = (tuple(x * d for x, d in zip(sx, self.dilation)) + tuple(x * s for x, s in zip(sx, self.stride)))
+        return _strided(padded, (a, b) + self.kernel + self.shape, (sa, sb) + steps)
+
+    def taps(self, padded):
+        """Per kernel offset (row-major, the order PyTorch scans a window), the (A, B, *grid) view of a
+        padded (A, B, *extent) array that it reads; writable when ``padded`` is a fresh contiguous buffer."""
+        if self.flat:
+            rows = padded.reshape(padded.shape[:2] + (-1,))
+            s, n = self.stride[0], self.shape[0]
+            starts = [sum(k * d * r for k, d, r in zip(off, self.dilation, self.row)) for off in self.offsets]
+            return [rows[:, :, i:i + s * (n - 1) + 1:s] for i in starts]
+        return [padded[(slice(None), slice(None)) + tuple(slice(k * d, k * d + s * (o - 1) + 1, s)
+                                                          for k, d, s, o in zip(off, self.dilation, self.stride, self.size))]
+                for off in self.offsets]
+
+    def from_grid(self, array):
+        """(..., *grid) -> the (..., *out_size) outputs, a view."""
+        if not self.flat:
+            return array
+        item = array.strides[-1]
+        return _strided(array, array.shape[:-1] + self.size, array.strides[:-1] + tuple(r * item for r in self.row))
+
+    def to_grid(self, y):
+        """(..., *out_size) -> (..., *grid), zeros at grid positions that are not outputs."""
+        if not self.flat:
+            return y
+        grid = backend.xp_of(y).zeros(y.shape[:-len(self.size)] + self.shape, y.dtype)
+        self.from_grid(grid)[...] = y
+        return grid
+
+    def fold(self, pieces, lead):
+        """Adjoint of reading: a zero (*lead, *extent) buffer with ``pieces(i)`` ((*lead, *grid), for the
+        i-th offset) added where that offset reads, one strided add per offset."""
+        buf = None
+        for i in range(len(self.offsets)):
+            piece = pieces(i)
+            if buf is None:
+                buf = backend.xp_of(piece).zeros(tuple(lead) + self.extent, piece.dtype)
+                views = self.taps(buf)
+            views[i] += piece
+        return buf
