@@ -9,6 +9,7 @@ from .autograd import Tensor, enable_grad, is_grad_enabled, no_grad, set_grad_en
 from .backend import (Generator, bool_, float16, float32, float64, int8, int16, int32, int64, manual_seed,
                       uint8)
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .nn.summary import summary
 from .serialization import load, save
 from .ops import *  # noqa: F401,F403  (the tensor functions: dg.exp, dg.matmul, dg.zeros ...)
 from .transforms import grad, hessian, jacfwd, jacrev, jvp, value_and_grad, vjp

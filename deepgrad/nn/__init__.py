@@ -3,3 +3,4 @@ from . import functional
 from .container import ModuleDict, ModuleList, Sequential
 from .module import Module
 from .parameter import Parameter
+from .summary import summary
