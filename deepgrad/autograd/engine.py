@@ -64,7 +64,7 @@ def run_backward(roots, root_grads, inputs=None, retain_graph=False, create_grap
     for r, g in zip(roots, root_grads):
         prev = grads.get(id(r))
         grads[id(r)] = g if prev is None else prev + g
-    stored = {id(g.data) for g in root_grads}   # arrays already handed out: never alias them in .grad
+    stored = {id(_owner(g.data)) for g in root_grads}   # memory the caller holds: never alias it in .grad
     for r in roots:
         if r._node is None and id(r) in grads:
             _deliver(r, grads.pop(id(r)), capture, create_graph, stored)
@@ -101,8 +101,17 @@ def run_backward(roots, root_grads, inputs=None, retain_graph=False, create_grap
         return [capture[id(t)] for t in inputs]
 
 
+def _owner(array):
+    """The object that owns ``array``'s memory (itself, or the end of its chain of bases)."""
+    while getattr(array, "base", None) is not None:
+        array = array.base
+    return array
+
+
 def _deliver(t, g, capture, create_graph, stored):
-    """Hand gradient ``g`` to ``t``: into the capture table, or accumulated into ``t.grad``."""
+    """Hand gradient ``g`` to ``t``: into the capture table, or accumulated into ``t.grad``.
+    A stored ``.grad`` never shares memory with another one (``stored`` holds the owners of the
+    arrays handed out in this pass) and is writable, so in-place updates of one cannot touch another."""
     if capture is not None:
         if id(t) in capture:
             prev = capture[id(t)]
@@ -113,13 +122,17 @@ def _deliver(t, g, capture, create_graph, stored):
         return
     data = g.data
     if t.grad is None:
-        owned = data.base is None and data.flags.writeable and id(data) not in stored
-        t.grad = Tensor.wrap(data if owned else data.copy())
-        stored.add(id(t.grad.data))
+        owner = _owner(data)
+        if not data.flags.writeable or id(owner) in stored:
+            data = owner = data.copy()
+        stored.add(id(owner))
+        t.grad = Tensor.wrap(data)
     elif t.grad.requires_grad:
         t.grad = (t.grad + g).detach()
-    else:
+    elif t.grad.data.base is None and t.grad.data.flags.writeable:
         t.grad.data += data
+    else:
+        t.grad = Tensor.wrap(t.grad.data + data)
 
 
 def backward(tensor, gradient=None, retain_graph=False, create_graph=False, inputs=None):
@@ -135,7 +148,7 @@ def backward(tensor, gradient=None, retain_graph=False, create_graph=False, inpu
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     for t, g in zip(inputs, run_backward([tensor], [gradient], inputs, retain_graph, create_graph)):
         if g is not None:
-            _deliver(t, g, None, create_graph, {id(gradient.data)})
+            _deliver(t, g, None, create_graph, {id(_owner(gradient.data))})
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
