@@ -33,5 +33,10 @@ def softplus(x, beta=1.0, threshold=20.0):
     """log(1 + e^(βx))/β, reverting to x where βx > threshold (as ``torch.nn.functional.softplus``)."""
     x = lift(x)
     bx = x * beta
-    stable = (bx.relu() + log1p((-bx.abs()).exp())) * (1.0 / beta)
+    # log(1 + e^t) = t + log1p(e^-t) for t > 0 and log1p(e^t) otherwise; each branch only sees its own
+    # side of 0 (the double where), so neither overflows, and the derivative at t = 0 is σ(0) = 1/2
+    # (relu(t) + log1p(e^-|t|) has the same values but a derivative of 0 there, from relu'(0) = abs'(0) = 0).
+    positive = bx > 0
+    t_pos, t_neg = where(positive, bx, 0.0), where(positive, 0.0, bx)
+    stable = where(positive, t_pos + log1p((-t_pos).exp()), log1p(t_neg.exp())) * (1.0 / beta)
     return where(bx > threshold, x, stable)

@@ -103,9 +103,28 @@ def _axes_of(items, shape):
     return axes
 
 
+def _ints_first(index):
+    """PyTorch applies integer indices before index arrays, while NumPy counts them as index arrays
+    (so ``x[0, :, [1, 2]]`` has shape (3, 2) in PyTorch but (2, 3) in NumPy). When both kinds are
+    present, split ``index`` into a basic index with the integers (and None/Ellipsis) and the rest,
+    to apply one after the other; else None."""
+    def is_int(i):
+        return isinstance(i, int) or (getattr(i, "ndim", None) == 0 and i.dtype.kind in "iu")
+    if not (any(is_int(i) for i in index) and any(getattr(i, "ndim", 0) > 0 for i in index)):
+        return None
+    first = tuple(int(i) if is_int(i) else i if i is None or i is Ellipsis else slice(None) for i in index)
+    rest = tuple(slice(None) if i is None else i for i in index if not is_int(i))
+    return first, rest
+
+
 def getitem(x, index):
     x = lift(x)
-    return apply(_getitem, (x,), {"index": normalize_index(index, x.shape)})
+    index = normalize_index(index, x.shape)
+    split = _ints_first(index)
+    if split is not None:
+        x = apply(_getitem, (x,), {"index": split[0]})
+        index = split[1]
+    return apply(_getitem, (x,), {"index": index})
 
 
 def setitem(x, index, value):
@@ -114,8 +133,11 @@ def setitem(x, index, value):
         raise RuntimeError("in-place assignment to a tensor that requires grad would corrupt its gradient; "
                            "build a new tensor with where() or concatenate(), or assign under dg.no_grad()")
     index = normalize_index(index, x.shape)
+    target, split = x.data, _ints_first(index)
+    if split is not None:
+        target, index = target[split[0]], split[1]   # a view: basic indexing only
     try:
-        x.data[index] = value.data if isinstance(value, Tensor) else value
+        target[index] = value.data if isinstance(value, Tensor) else value
     except (ValueError, IndexError) as e:
         got = f"a value of shape {tuple(value.shape)}" if hasattr(value, "shape") else repr(value)
         raise type(e)(f"setitem: cannot assign {got} into a tensor of shape {tuple(x.shape)}: {e}") from None

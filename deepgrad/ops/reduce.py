@@ -75,13 +75,24 @@ class Prod(Primitive):
         return x.prod(axis=axes, keepdims=keepdims)
 
     def _partials(self, out, x, axes, keepdims):
-        """d out / d x: the product of the other elements of each input's group."""
-        zero = constant(x.data == 0)
-        nonzero = where(zero, 1, x)
-        rest = nonzero.prod(axes, keepdim=True)
-        zeros = constant(zero.data.sum(axis=axes, keepdims=True))
-        return where(constant(zeros.data == 0), rest / nonzero,
-                     where(constant((zeros.data == 1) & zero.data), rest.expand(x.shape), 0))
+        """d out / d x_i: the product of the other elements of x_i's group, built so that its own
+        derivatives are right too (Hessians): exact to all orders where a group holds at most two
+        zeros, and to second order with more. Write x = zs·nz, with zs the zero elements (1
+        elsewhere) and nz the others (1 at zeros); then for a non-zero x_i the partial is
+        prod(zs)·prod(nz)/x_i, and for a zero x_i it is prod(nz) times the product of the *other*
+        zeros: 1 with one zero, the other zero (Σ zeros − x_i) with two, and 0 (with a zero
+        gradient) with three or more."""
+        zero = x.data == 0
+        if not zero.any():
+            return _keep(out, x.shape, axes, keepdims) / x
+        is_zero = constant(zero)
+        nz = where(is_zero, 1, x)
+        rest = nz.prod(axes, keepdim=True)
+        count = zero.sum(axis=axes, keepdims=True)
+        zeros_product = where(is_zero, x, 1).prod(axes, keepdim=True)
+        other_zero = where(is_zero, x, 0).sum(axes, keepdim=True) - x
+        other_zeros = where(constant(count == 1), 1, where(constant(count == 2), other_zero, 0))
+        return where(is_zero, rest * other_zeros, zeros_product * rest / nz)
 
     def vjp(self, g, out, x, axes, keepdims):
         return (_keep(g, x.shape, axes, keepdims) * self._partials(out, x, axes, keepdims),)
@@ -96,7 +107,9 @@ class LogSumExp(Primitive):
         xp = backend.xp_of(x)
         m = x.max(axis=axes, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)
-        out = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
+        s = xp.exp(x - m).sum(axis=axes, keepdims=True)
+        # log(0) = -inf (all of a group -inf) without NumPy's divide-by-zero warning
+        out = xp.where(s > 0, xp.log(xp.where(s > 0, s, 1)), -xp.inf) + m
         return out if keepdims else out.reshape(_reduced_shape(x.shape, axes))
 
     def _softmax(self, out, x, axes, keepdims):
@@ -177,7 +190,8 @@ def var(x, dim=None, correction=1, keepdim=False, *, axis=None, keepdims=None, u
         correction = int(unbiased)
     d = x - mean(x, axes, keepdim=True)
     n = _reduced_size(x.shape, axes) - correction
-    return (d * d).sum(axes, keepdim=keep) * (1.0 / n if n > 0 else float("nan"))
+    # with no degrees of freedom left, PyTorch divides by max(n, 0) = 0: inf (nan where all equal)
+    return (d * d).sum(axes, keepdim=keep) * (1.0 / n if n > 0 else float("inf"))
 
 
 def std(x, dim=None, correction=1, keepdim=False, *, axis=None, keepdims=None, unbiased=None):
