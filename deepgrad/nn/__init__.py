@@ -4,3 +4,7 @@ from .container import ModuleDict, ModuleList, Sequential
 from .module import Module
 from .parameter import Parameter
 from .summary import summary
+from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss)
+from . import init
+from .layers import *  # noqa: F401,F403  (Linear, Conv2d, BatchNorm2d, ReLU, Dropout, Subsampling, Highway ...)
+from . import utils

@@ -1,0 +1,16 @@
+"""The layers of ``deepgrad.nn``, split by topic; all are re-exported from ``deepgrad.nn``."""
+from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
+from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+from .dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
+from .highway import Highway
+from .lenet import ScaledTanh, Subsampling
+from .linear import Linear
+from .misc import Flatten, Identity, Unflatten
+from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, LayerNorm
+from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d,
+                      AvgPool2d, MaxPool1d, MaxPool2d, MaxUnpool1d, MaxUnpool2d)
+from .residual import BasicBlock, Bottleneck, Residual, ResidualUnit
+
+__all__ = [name for name in dir() if not name.startswith("_") and name not in
+           ("activation", "conv", "dropout", "highway", "lenet", "linear", "misc", "normalization", "pooling",
+            "residual")]
