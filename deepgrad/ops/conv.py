@@ -73,6 +73,14 @@ def _conv_weight_forward(x, y, stride, lo, dilation, groups, kernel):
     return dw.reshape((y.shape[1], x.shape[1] // groups) + tuple(kernel))
 
 
+def _bilinear_jvp(op, tangents, a, b, params):
+    """The tangent of op(a, b) for an op linear in each argument: op(ta, b) + op(a, tb)."""
+    ta, tb = tangents
+    first = None if ta is None else op(ta, b, *params)
+    second = None if tb is None else op(a, tb, *params)
+    return second if first is None else first if second is None else first + second
+
+
 class Conv(Primitive):
     """y = w ⊗ x: cross-correlation with stride, padding ``lo``, dilation and groups (seed eq. 4.2.2)."""
     def forward(self, x, w, stride, lo, dilation, groups, size):
@@ -83,10 +91,7 @@ class Conv(Primitive):
                 conv_weight(x, g, stride, lo, dilation, groups, _spatial(w)) if w.requires_grad else None)
 
     def jvp(self, tangents, out, x, w, stride, lo, dilation, groups, size):
-        tx, tw = tangents
-        a = None if tx is None else conv(tx, w, stride, lo, dilation, groups, size)
-        b = None if tw is None else conv(x, tw, stride, lo, dilation, groups, size)
-        return b if a is None else a if b is None else a + b
+        return _bilinear_jvp(conv, tangents, x, w, (stride, lo, dilation, groups, size))
 
 
 class ConvTranspose(Primitive):
@@ -100,10 +105,7 @@ class ConvTranspose(Primitive):
                 conv_weight(g, y, stride, lo, dilation, groups, _spatial(w)) if w.requires_grad else None)
 
     def jvp(self, tangents, out, y, w, stride, lo, dilation, groups, size):
-        ty, tw = tangents
-        a = None if ty is None else conv_transpose(ty, w, stride, lo, dilation, groups, size)
-        b = None if tw is None else conv_transpose(y, tw, stride, lo, dilation, groups, size)
-        return b if a is None else a if b is None else a + b
+        return _bilinear_jvp(conv_transpose, tangents, y, w, (stride, lo, dilation, groups, size))
 
 
 class ConvWeight(Primitive):
@@ -117,10 +119,7 @@ class ConvWeight(Primitive):
                 conv(x, g, stride, lo, dilation, groups, _spatial(y)) if y.requires_grad else None)
 
     def jvp(self, tangents, out, x, y, stride, lo, dilation, groups, size):
-        tx, ty = tangents
-        a = None if tx is None else conv_weight(tx, y, stride, lo, dilation, groups, size)
-        b = None if ty is None else conv_weight(x, ty, stride, lo, dilation, groups, size)
-        return b if a is None else a if b is None else a + b
+        return _bilinear_jvp(conv_weight, tangents, x, y, (stride, lo, dilation, groups, size))
 
 
 _conv, _conv_transpose, _conv_weight = Conv(), ConvTranspose(), ConvWeight()
