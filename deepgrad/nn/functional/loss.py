@@ -11,7 +11,6 @@ constants. Branches that would overflow or take the log of 0 only ever see safe 
 import warnings
 
 from ... import backend
-from ...autograd.tensor import Tensor
 from ...ops import exp, log, log1p, log_softmax, where
 from ...ops.common import constant, lift
 
@@ -63,7 +62,7 @@ def _same_size_or_warn(fn, input, target):
     if tuple(input.shape) != tuple(target.shape):
         warnings.warn(f"{fn}: using a target size {tuple(target.shape)} that is different to the input size "
                       f"{tuple(input.shape)}; this will likely lead to incorrect results due to broadcasting. "
-                      "Please ensure they have the same size.", UserWarning, stacklevel=3)
+                      "Please ensure they have the same size.", UserWarning, stacklevel=4)
         try:
             np.broadcast_shapes(tuple(input.shape), tuple(target.shape))
         except ValueError:
@@ -77,16 +76,12 @@ def _require_same_size(fn, input, target):
                          f"{tuple(target.shape)} and input of shape {tuple(input.shape)}")
 
 
-def _optional_tensor(fn, name, value, input):
-    """A weight-like argument as a Tensor of the input's floating dtype (None stays None)."""
+def _optional_tensor(value, input):
+    """A weight-like argument as a Tensor of the input's dtype (None stays None)."""
     if value is None:
         return None
     value = lift(value, input)
-    if not backend.is_floating(value.dtype):
-        value = value.astype(input.dtype)
-    elif value.dtype != input.dtype:
-        value = value.astype(input.dtype)
-    return value
+    return value if value.dtype == input.dtype else value.astype(input.dtype)
 
 
 def _reduce(loss, reduction):
@@ -183,7 +178,7 @@ def _index_target(fn, input, target, ignore_index):
 
 
 def _class_weight(fn, weight, input, classes):
-    weight = _optional_tensor(fn, "weight", weight, input)
+    weight = _optional_tensor(weight, input)
     if weight is not None and (weight.ndim != 1 or weight.shape[0] != classes):
         raise ValueError(f"{fn}: weight must be a 1-D tensor with one entry per class ({classes}), "
                          f"got shape {tuple(weight.shape)}")
@@ -305,17 +300,40 @@ def _regression_args(fn, input, target, reduction, size_average, reduce):
     return input, target, reduction
 
 
-def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
-    """(input − target)², reduced (``torch.nn.functional.mse_loss``); differentiable in both."""
+def _elementwise_weight(fn, weight, input):
+    """PyTorch's optional per-element ``weight`` of mse/l1/huber: the input's shape exactly."""
+    weight = _optional_tensor(weight, input)
+    if weight is not None and tuple(weight.shape) != tuple(input.shape):
+        raise ValueError(f"{fn}: weight and input must have the same size, got weight of shape "
+                         f"{tuple(weight.shape)} and input of shape {tuple(input.shape)}")
+    return weight
+
+
+def _weighted(loss, weight, reduction, mean_by_weight):
+    """Reduce ``loss``·``weight``; 'mean' divides by Σ weight (mse, l1) or by the number of elements
+    (huber), as PyTorch does."""
+    if weight is None:
+        return _reduce(loss, reduction)
+    loss = loss * weight
+    if reduction == "mean" and mean_by_weight:
+        return loss.sum() / weight.sum()
+    return _reduce(loss, reduction)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """(input − target)², reduced (``torch.nn.functional.mse_loss``); differentiable in both. With
+    ``weight`` (the input's shape), the weighted mean is Σ w·(input − target)² / Σ w."""
     input, target, reduction = _regression_args("mse_loss", input, target, reduction, size_average, reduce)
+    weight = _elementwise_weight("mse_loss", weight, input)
     d = input - target
-    return _reduce(d * d, reduction)
+    return _weighted(d * d, weight, reduction, True)
 
 
-def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
-    """|input − target|, reduced (``torch.nn.functional.l1_loss``)."""
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """|input − target|, reduced (``torch.nn.functional.l1_loss``); the weighted mean divides by Σ w."""
     input, target, reduction = _regression_args("l1_loss", input, target, reduction, size_average, reduce)
-    return _reduce((input - target).abs(), reduction)
+    weight = _elementwise_weight("l1_loss", weight, input)
+    return _weighted((input - target).abs(), weight, reduction, True)
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
@@ -333,16 +351,18 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     return _reduce(where(inside, d * d * (0.5 / beta), ad - 0.5 * beta), reduction)
 
 
-def huber_loss(input, target, reduction="mean", delta=1.0):
-    """0.5·d² where |d| < δ, else δ·(|d| − 0.5·δ) (``torch.nn.functional.huber_loss``)."""
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    """0.5·d² where |d| < δ, else δ·(|d| − 0.5·δ) (``torch.nn.functional.huber_loss``). With
+    ``weight``, 'mean' is the plain mean of w·loss (PyTorch's choice, unlike mse/l1)."""
     fn = "huber_loss"
     if delta <= 0:
         raise ValueError(f"{fn}: delta must be positive, got {delta}")
     input, target, reduction = _regression_args(fn, input, target, reduction, None, None)
+    weight = _elementwise_weight(fn, weight, input)
     d = input - target
     ad = d.abs()
     inside = constant(ad.data < delta)
-    return _reduce(where(inside, d * d * 0.5, (ad - 0.5 * delta) * delta), reduction)
+    return _weighted(where(inside, d * d * 0.5, (ad - 0.5 * delta) * delta), weight, reduction, False)
 
 
 # ----------------------------------------------------------------------------- binary and KL
@@ -369,7 +389,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         raise ValueError(f"{fn}: all elements of target should be between 0 and 1, got values in "
                          f"[{t.min()}, {t.max()}] in a target of shape {tuple(target.shape)}")
     loss = (target - 1) * _clamped_log1m(input) - target * _clamped_log(input)
-    weight = _optional_tensor(fn, "weight", weight, input)
+    weight = _optional_tensor(weight, input)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
@@ -389,18 +409,19 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         raise ValueError(f"{fn}: target size {tuple(target.shape)} must be the same as input size "
                          f"{tuple(input.shape)}")
     log_sig = _log_sigmoid(input)
-    pos_weight = _optional_tensor(fn, "pos_weight", pos_weight, input)
+    pos_weight = _optional_tensor(pos_weight, input)
     if pos_weight is not None:
         try:
             np.broadcast_shapes(tuple(pos_weight.shape), tuple(input.shape))
         except ValueError:
             raise ValueError(f"{fn}: pos_weight of shape {tuple(pos_weight.shape)} cannot be broadcast to the "
-                             f"input of shape {tuple(input.shape)} (it weights the classes along the last axis)") from None
+                             f"input of shape {tuple(input.shape)} (it weights the classes along the last "
+                             "axis)") from None
         log_weight = (pos_weight - 1) * target + 1
         loss = (1 - target) * input - log_weight * log_sig
     else:
         loss = (1 - target) * input - log_sig
-    weight = _optional_tensor(fn, "weight", weight, input)
+    weight = _optional_tensor(weight, input)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)

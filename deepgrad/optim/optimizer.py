@@ -1,0 +1,227 @@
+"""``Optimizer``: the base of the optimisers, with PyTorch's structure: ``param_groups`` (a list of
+dicts holding ``params`` and that group's options), ``defaults``, per-parameter ``state``,
+``zero_grad``, ``add_param_group`` and ``state_dict``/``load_state_dict`` in PyTorch's format
+(state keyed by parameter index; groups with ``params`` as lists of indices).
+
+Steps update ``p.data`` in place with NumPy operations, outside any graph; optimiser state
+(moments, momentum buffers) is kept as Tensors whose arrays are updated in place too.
+"""
+import copy
+import warnings
+from collections import defaultdict
+from itertools import chain
+
+from .. import backend
+from ..autograd.function import enable_grad
+from ..autograd.tensor import Tensor
+
+np = backend.numpy
+
+
+class _RequiredParameter:
+    """Marks a default (such as SGD's lr in old PyTorch) that every group must give."""
+
+    def __repr__(self):
+        return "<required parameter>"
+
+
+required = _RequiredParameter()
+
+
+def _zeros_like(p):
+    return Tensor.wrap(backend.xp_of(p.data).zeros_like(p.data))
+
+
+def _step_tensor():
+    """The step counter, a 0-d float32 tensor as in PyTorch (``state['step']``)."""
+    return Tensor.wrap(np.zeros((), np.float32))
+
+
+class Optimizer:
+    """Base class: subclasses define ``step`` and pass their option ``defaults`` here.
+
+    ``params`` is an iterable of Tensors, of (name, Tensor) pairs, or of dicts (parameter groups,
+    each with a ``params`` entry and optionally its own options)."""
+
+    def __init__(self, params, defaults):
+        self.defaults = defaults
+        self.state = defaultdict(dict)
+        self.param_groups = []
+        if isinstance(params, Tensor):
+            raise TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
+                            f"but got {type(params).__name__}")
+        param_groups = list(params)
+        if len(param_groups) == 0:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(param_groups[0], dict):
+            param_groups = [{"params": param_groups}]
+        for group in param_groups:
+            self.add_param_group(group)
+
+    # ------------------------------------------------------------ groups
+    def add_param_group(self, param_group):
+        """Add a group of parameters (a dict with ``params``); missing options come from ``defaults``."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        param_group = dict(param_group)
+        params = param_group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, set):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, but the ordering "
+                            "of tensors in sets will change between runs. Please use a list instead.")
+        else:
+            params = list(params)
+        names = None
+        if params and isinstance(params[0], tuple):
+            if not all(isinstance(p, tuple) and len(p) == 2 for p in params):
+                raise ValueError("all optimizer params should be Tensors or all (name, Tensor) pairs")
+            names = [name for name, _ in params]
+            params = [p for _, p in params]
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
+            if not backend.is_floating(p.dtype):
+                raise TypeError(f"optimizer can only optimize floating-point Tensors, got dtype {p.dtype}")
+        param_group["params"] = params
+        if names is not None:
+            param_group["param_names"] = names
+        elif any("param_names" in g for g in self.param_groups):
+            raise ValueError("all optimizer param groups should be with or without names")
+        for name, default in self.defaults.items():
+            if default is required and name not in param_group:
+                raise ValueError(f"parameter group didn't specify a value of required optimization parameter {name}")
+            param_group.setdefault(name, default)
+        if len({id(p) for p in params}) != len(params):
+            warnings.warn("optimizer contains a parameter group with duplicate parameters; in future, this will "
+                          "cause an error", UserWarning, stacklevel=3)
+        seen = {id(p) for group in self.param_groups for p in group["params"]}
+        if any(id(p) in seen for p in params):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(param_group)
+
+    # ------------------------------------------------------------ gradients
+    def zero_grad(self, set_to_none=True):
+        """Reset the gradients: to None (the default) or to zeros in place."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    g = p.grad
+                    if g.requires_grad or g._node is not None or not g.data.flags.writeable:
+                        p.grad = g = Tensor.wrap(g.data.copy())
+                    g.data[...] = 0
+
+    def step(self, closure=None):
+        raise NotImplementedError(f"{type(self).__name__} must define step()")
+
+    def _closure_loss(self, closure):
+        if closure is None:
+            return None
+        with enable_grad():
+            return closure()
+
+    def _params_with_grad(self, group):
+        for p in group["params"]:
+            if p.grad is not None:
+                yield p
+
+    # ------------------------------------------------------------ state
+    def state_dict(self):
+        """{'state': {index: per-parameter state}, 'param_groups': [group options with 'params' as
+        index lists]}, indices numbering the parameters in group order (PyTorch's format). Like
+        PyTorch, the state entries are the optimiser's own (deep-copy to snapshot them)."""
+        mapping = {}
+        start = 0
+
+        def pack(group):
+            nonlocal start
+            packed = {k: v for k, v in group.items() if k != "params"}
+            for i, p in enumerate(group["params"], start):
+                mapping.setdefault(id(p), i)
+            packed["params"] = [mapping[id(p)] for p in group["params"]]
+            start += len(packed["params"])
+            return packed
+
+        groups = [pack(g) for g in self.param_groups]
+        state = {mapping[id(p)]: v for p, v in self.state.items() if id(p) in mapping}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Load a state_dict() (from this or an identically structured optimiser). The state is
+        copied, floating-point entries cast to their parameter's dtype (except ``step``)."""
+        groups = self.param_groups
+        saved_groups = copy.deepcopy(state_dict["param_groups"])
+        if len(groups) != len(saved_groups):
+            raise ValueError(f"loaded state dict has a different number of parameter groups "
+                             f"({len(saved_groups)}) than the optimizer ({len(groups)})")
+        for i, (g, s) in enumerate(zip(groups, saved_groups)):
+            if len(g["params"]) != len(s["params"]):
+                raise ValueError(f"loaded state dict contains a parameter group ({i}) with {len(s['params'])} "
+                                 f"parameters, but the optimizer's group has {len(g['params'])}")
+        id_map = dict(zip(chain.from_iterable(s["params"] for s in saved_groups),
+                          chain.from_iterable(g["params"] for g in groups)))
+
+        def cast(param, value, key=None):
+            if isinstance(value, Tensor) or isinstance(value, np.ndarray):
+                array = value.data if isinstance(value, Tensor) else value
+                array = array.copy()
+                if key != "step" and backend.is_floating(param.dtype) and backend.is_floating(array.dtype):
+                    array = array.astype(param.dtype, copy=False)
+                return Tensor.wrap(array)
+            if isinstance(value, dict):
+                return {k: cast(param, v, k) for k, v in value.items()}
+            return copy.deepcopy(value)
+
+        state = defaultdict(dict)
+        for k, v in state_dict["state"].items():
+            if k in id_map:
+                param = id_map[k]
+                state[param] = cast(param, v)
+            else:
+                state[k] = copy.deepcopy(v)
+
+        new_groups = []
+        for group, saved in zip(groups, saved_groups):
+            saved["params"] = group["params"]
+            if "param_names" in group and "param_names" not in saved:
+                saved["param_names"] = group["param_names"]
+            for name, default in self.defaults.items():   # options older checkpoints lack
+                saved.setdefault(name, default)
+            new_groups.append(saved)
+        self.state = state
+        self.param_groups = new_groups
+
+    # ------------------------------------------------------------ printing
+    def __repr__(self):
+        lines = [type(self).__name__ + " ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for key in sorted(group):
+                if key not in ("params", "param_names"):
+                    lines.append(f"    {key}: {group[key]}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def _grad_of(p, maximize):
+    """The gradient array to use (negated for ``maximize``); never the caller's array when it is
+    to be modified."""
+    g = p.grad.data
+    return -g if maximize else g
+
+
+def _apply_weight_decay(g, p, weight_decay, owned):
+    """g + weight_decay·p (``grad.add(param, alpha=weight_decay)``), reusing g when it is ours."""
+    if weight_decay == 0:
+        return g, owned
+    if owned:
+        g += weight_decay * p.data
+        return g, True
+    return g + weight_decay * p.data, True
+

@@ -1,0 +1,48 @@
+"""Stochastic gradient descent with momentum, dampening, Nesterov momentum and weight decay
+(``torch.optim.SGD``, the same update formulas):
+
+    g ← ±∇ + λ·θ;   b ← μ·b + (1 − τ)·g  (b ← g at the first step);
+    g ← g + μ·b (Nesterov) or b;   θ ← θ − lr·g
+"""
+from ..autograd.tensor import Tensor
+from .optimizer import Optimizer, _apply_weight_decay, _grad_of
+
+
+class SGD(Optimizer):
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
+                 maximize=False):
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                        nesterov=nesterov, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient; returns ``closure()``'s loss if given."""
+        loss = self._closure_loss(closure)
+        for group in self.param_groups:
+            lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+            for p in self._params_with_grad(group):
+                g = _grad_of(p, group["maximize"])
+                g, owned = _apply_weight_decay(g, p, group["weight_decay"], group["maximize"])
+                if momentum != 0:
+                    state = self.state[p]
+                    buf = state.get("momentum_buffer")
+                    if buf is None:
+                        buf = state["momentum_buffer"] = Tensor.wrap(g if owned else g.copy())
+                    else:
+                        b = buf.data
+                        b *= momentum
+                        b += g if dampening == 0 else (1 - dampening) * g
+                    if group["nesterov"]:
+                        g = g + momentum * buf.data
+                    else:
+                        g = buf.data
+                p.data -= lr * g
+        return loss
