@@ -6,6 +6,7 @@
 """
 from . import autograd, backend, nn, ops, signal
 from . import optim
+from . import data
 from .autograd import Tensor, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import (Generator, bool_, float16, float32, float64, int8, int16, int32, int64, manual_seed,
                       uint8)

@@ -250,4 +250,4 @@ def _progress(total, desc, enabled):
     if not enabled:
         return _Quiet()
     from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
+    return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, disable=None)   # off when not a terminal

@@ -1,0 +1,6 @@
+"""``python -m deepgrad ...`` runs the ``deepgrad`` command."""
+import sys
+
+from .cli import main
+
+sys.exit(main())
