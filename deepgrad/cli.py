@@ -46,11 +46,24 @@ def _with_transform(dataset, transform):
     return clone
 
 
+# the options that define a run: a resumed run takes them from its config.json
+RUN_OPTIONS = ("model", "data", "epochs", "batch_size", "lr", "optimizer", "schedule", "augment", "seed",
+               "val_fraction", "clip", "early_stopping")
+
+
 def cmd_train(args):
     from . import manual_seed
     from .train import Trainer, recipes
     from .train.plots import all_figures
 
+    if args.resume:
+        path = os.path.join(args.resume, "config.json")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{args.resume} is not a run folder: {path} is missing")
+        with open(path) as f:
+            saved = json.load(f)
+        for key in RUN_OPTIONS:
+            setattr(args, key, saved[key])
     manual_seed(args.seed)
     setup = _setup_data(args, args.model, args.seed, args.augment)
     train_full = setup["train"]
@@ -66,10 +79,8 @@ def cmd_train(args):
     scheduler, per_batch = recipes.make_schedule(args.schedule, optimizer, args.epochs, len(train_loader), args.lr)
     out = args.resume or args.out or os.path.join("runs", f"{args.model}-{os.path.basename(args.data.rstrip('/'))}-"
                                                           f"{time.strftime('%Y%m%d-%H%M%S')}")
-    config = {"model": args.model, "data": args.data, "classes": setup["classes"], "in_shape": setup["in_shape"],
-              "input": setup["target"], "mean": setup["mean"], "std": setup["std"], "seed": args.seed,
-              "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
-              "schedule": args.schedule, "augment": args.augment}
+    config = {**{key: getattr(args, key) for key in RUN_OPTIONS}, "classes": setup["classes"],
+              "in_shape": setup["in_shape"], "input": setup["target"], "mean": setup["mean"], "std": setup["std"]}
     trainer = Trainer(model, optimizer, train_loader, val_loader, scheduler=scheduler, scheduler_per_batch=per_batch,
                       clip_grad_norm=args.clip, early_stopping=args.early_stopping, out_dir=out,
                       progress=not args.quiet, metadata={"config": config})
@@ -238,7 +249,8 @@ def build_parser():
                    "validation (default: 0.1)")
     t.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     t.add_argument("--out", default=None, help="run folder (default: runs/<model>-<data>-<time>)")
-    t.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR exactly where it stopped")
+    t.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR exactly where it stopped "
+                   "(with the options it was started with)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("--no-plots", action="store_true", help="do not draw figures")
     t.set_defaults(func=cmd_train)

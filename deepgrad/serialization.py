@@ -30,7 +30,7 @@ def _host(value, name):
         value = value.numpy()
     elif not isinstance(value, backend.numpy.ndarray):
         raise TypeError(f"save: entry {name!r} must be a Tensor or NumPy array, got {type(value).__name__}")
-    return backend.numpy.ascontiguousarray(value)
+    return value if value.flags.c_contiguous else value.copy(order="C")   # (ascontiguousarray makes 0-d 1-d)
 
 
 def atomic_write(path, data):

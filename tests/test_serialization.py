@@ -10,7 +10,8 @@ from deepgrad import nn
 
 
 def _state():
-    return {"w": dg.randn(3, 4), "b": dg.zeros(4, dtype="float64"), "steps": dg.arange(5), "mask": dg.tensor([True, False])}
+    return {"w": dg.randn(3, 4), "b": dg.zeros(4, dtype="float64"), "steps": dg.arange(5), "mask": dg.tensor([True, False]),
+            "scalar": dg.tensor(2.5), "transposed": dg.randn(3, 2).T}
 
 
 def test_round_trip_keeps_values_dtypes_and_metadata(tmp_path):
