@@ -1,6 +1,6 @@
 """Normalisation (PyTorch semantics): ``batch_norm`` (Ioffe & Szegedy 2015), ``layer_norm``
-(Ba et al. 2016), ``group_norm`` (Wu & He 2018). They are compositions of Tensor ops, so their
-derivatives (reverse and forward mode, any order) come from the ops' own.
+(Ba et al. 2016), ``group_norm`` (Wu & He 2018). Each normalises with the ``normalize`` primitive
+(derivatives of every order in both modes) and applies its affine map with Tensor ops.
 
 All three compute  y = (x − μ) / sqrt(σ² + eps) · γ + β  with the biased variance σ² over their
 own set of axes; they differ in which axes they average over:
@@ -12,13 +12,13 @@ import math
 from ... import backend
 from ...autograd.tensor import Tensor
 from ...ops.common import lift
+from ...ops.normalize import normalize
 
 
-def _normalize(x, axes, eps):
-    mean = x.mean(axes, keepdim=True)
-    centred = x - mean
-    var = (centred * centred).mean(axes, keepdim=True)
-    return centred * (var + eps) ** -0.5, mean, var
+def _batch_statistics(x, axes):
+    """The batch mean and biased variance per channel, as arrays (for the running statistics)."""
+    mean = x.data.mean(axis=axes)
+    return mean, x.data.var(axis=axes)
 
 
 def _channel_view(t, ndim):
@@ -55,12 +55,13 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         n = x.data.size // c
         if n <= 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input size {x.shape}")
-        y, mean, var = _normalize(x, axes, eps)
+        y = normalize(x, axes, eps)
+        if running_mean is not None or running_var is not None:
+            mean, var = _batch_statistics(x, axes)
         if running_mean is not None:
-            running_mean.data[...] = ((1 - momentum) * running_mean.data
-                                      + momentum * mean.data.reshape(c)).astype(running_mean.dtype)
+            running_mean.data[...] = ((1 - momentum) * running_mean.data + momentum * mean).astype(running_mean.dtype)
         if running_var is not None:
-            unbiased = var.data.reshape(c) * (n / (n - 1))
+            unbiased = var * (n / (n - 1))
             running_var.data[...] = ((1 - momentum) * running_var.data
                                      + momentum * unbiased).astype(running_var.dtype)
     else:
@@ -88,7 +89,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != shape:
             raise ValueError(f"layer_norm: {name} must have shape {shape}, got {tuple(t.shape)}")
-    y, _, _ = _normalize(x, tuple(range(x.ndim - k, x.ndim)), eps)
+    y = normalize(x, tuple(range(x.ndim - k, x.ndim)), eps)
     if weight is not None:
         y = y * lift(weight)
     if bias is not None:
@@ -109,7 +110,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     for name, t in (("weight", weight), ("bias", bias)):
         _check_channels("group_norm", name, t, c)
     grouped = x.reshape(n, num_groups, (c // num_groups) * math.prod(x.shape[2:]))
-    y, _, _ = _normalize(grouped, (2,), eps)
+    y = normalize(grouped, (2,), eps)
     y = y.reshape(x.shape)
     if weight is not None:
         y = y * _channel_view(lift(weight), x.ndim)
