@@ -15,5 +15,9 @@ from .nn.summary import summary
 from .serialization import load, save
 from .ops import *  # noqa: F401,F403  (the tensor functions: dg.exp, dg.matmul, dg.zeros ...)
 from .transforms import grad, hessian, jacfwd, jacrev, jvp, value_and_grad, vjp
+from . import static
+from .static import TraceError, compile, trace  # static graphs (seed 三)
+from .static import onnx_export as onnx  # dg.onnx.export (issue 6)
+from .static import viz  # dg.viz.draw (issue 6)
 
 __version__ = "0.1.0"

@@ -6,6 +6,7 @@
     deepgrad predict runs/<run>/checkpoints/best.safetensors digit.png
     deepgrad models
     deepgrad summary resnet20
+    deepgrad export runs/<run>/checkpoints/best.safetensors --onnx model.onnx
 """
 import argparse
 import copy
@@ -216,6 +217,19 @@ def cmd_summary(args):
     return 0
 
 
+def cmd_export(args):
+    from . import Tensor
+    from .static import onnx_export
+    model, config = _load_run(args.checkpoint)
+    shape = tuple(config["input"])
+    example = Tensor.wrap(np.zeros((2,) + shape, np.float32))
+    onnx_export.export(model, example, args.onnx, dynamic_batch=not args.static_batch, opset=args.opset)
+    batch = "N" if not args.static_batch else "2"
+    print(f"wrote {args.onnx}: input 'input' of shape ({batch}, {', '.join(map(str, shape))}) (preprocessed as "
+          f"for evaluation), output 'output' ({batch}, {len(config['classes'])}) logits, opset {args.opset}")
+    return 0
+
+
 def build_parser():
     from .train.recipes import DATASETS, MODEL_INPUT, OPTIMIZERS, SCHEDULES
     parser = argparse.ArgumentParser(prog="deepgrad", description="Train and use feedforward and convolutional "
@@ -278,6 +292,14 @@ def build_parser():
     s.add_argument("--input-shape", type=int, nargs=3, metavar=("C", "H", "W"), help="input (default: the model's)")
     s.add_argument("--classes", type=int, default=10, help="number of classes (default: 10)")
     s.set_defaults(func=cmd_summary)
+
+    x = sub.add_parser("export", help="export a checkpoint to ONNX", description="Write a checkpoint's model as an "
+                       "ONNX file (needs: pip install 'deepgrad[onnx]').")
+    x.add_argument("checkpoint")
+    x.add_argument("--onnx", required=True, metavar="PATH", help="the .onnx file to write")
+    x.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
+    x.add_argument("--static-batch", action="store_true", help="fix the batch size (default: a dynamic batch N)")
+    x.set_defaults(func=cmd_export)
     return parser
 
 

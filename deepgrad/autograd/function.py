@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from .tensor import Tensor
 
 _grad_enabled = True
+_recorder = None        # deepgrad.static's tracer while it records a function: it then runs every apply()
 _levels = []            # active forward-mode levels, outermost first (ids increase inwards)
 _level_counter = [0]
 
@@ -33,23 +34,27 @@ class Primitive:
 
 def apply(prim, inputs, params):
     """Run ``prim`` on Tensors ``inputs``; record it for reverse mode and push forward tangents."""
+    if _recorder is not None:       # tracing (deepgrad.static): the recorder runs and records the primitive
+        return _recorder(prim, inputs, params)
     out = Tensor.__new__(Tensor)
     out.data = prim.forward(*[t.data for t in inputs], **params)
+    return finish(prim, inputs, params, out)
+
+
+def finish(prim, inputs, params, out):
+    """Link ``out`` (whose ``data`` holds the forward result) into the reverse-mode graph and push
+    forward tangents: the second half of ``apply``, also used by the static tracer."""
     out.grad = None
     out._retain = False
     out._fw = None
+    out.requires_grad = False
+    out._node = None
     if _grad_enabled and prim.differentiable:
         for t in inputs:
             if t.requires_grad:
                 out.requires_grad = True
                 out._node = (prim, inputs, params)
                 break
-        else:
-            out.requires_grad = False
-            out._node = None
-    else:
-        out.requires_grad = False
-        out._node = None
     if _levels and prim.differentiable:
         for t in inputs:
             if t._fw:

@@ -9,6 +9,10 @@ from .. import backend
 
 FREED = ("freed",)
 
+# Set by deepgrad.static while it traces a function: ``_trace_check(tensor, what)`` raises its TraceError
+# when ``tensor`` holds a traced value that would leave the graph as a Python value (bool(), item(), ...).
+_trace_check = None
+
 
 class Tensor:
     __slots__ = ("data", "requires_grad", "grad", "_node", "_fw", "_retain", "__weakref__")
@@ -51,7 +55,7 @@ class Tensor:
 
     @property
     def device(self):
-        return "cpu" if backend.xp_of(self.data) is backend.numpy else "cuda"
+        return "cuda" if hasattr(self.data, "__cuda_array_interface__") else "cpu"
 
     def size(self, dim=None):
         return self.data.shape if dim is None else self.data.shape[dim]
@@ -70,39 +74,57 @@ class Tensor:
     # ------------------------------------------------------------ leaving the tensor world
     def numpy(self):
         """The values as a NumPy array (shares memory on the CPU)."""
+        if _trace_check is not None:
+            _trace_check(self, "numpy()")
         return backend.numpy.asarray(self.data) if self.device == "cpu" else self.data.get()
 
     def __array__(self, dtype=None, copy=None):
+        if _trace_check is not None:
+            _trace_check(self, "conversion to a NumPy array (np.asarray / __array__)")
         a = self.numpy()
         return a if dtype is None else a.astype(dtype)
 
     def item(self):
+        if _trace_check is not None:
+            _trace_check(self, "item()")
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with exactly one element, got shape {self.shape}")
         return self.data.reshape(()).item()
 
     def tolist(self):
+        if _trace_check is not None:
+            _trace_check(self, "tolist()")
         return self.data.tolist()
 
     def __float__(self):
+        if _trace_check is not None:
+            _trace_check(self, "float()")
         return float(self.item())
 
     def __int__(self):
+        if _trace_check is not None:
+            _trace_check(self, "int()")
         return int(self.item())
 
     def __index__(self):
+        if _trace_check is not None:
+            _trace_check(self, "use as a Python index (__index__)")
         if self.dtype.kind not in "iu" or self.data.size != 1:
             raise TypeError(f"only integer tensors of one element can be used as an index, "
                             f"got dtype {self.dtype} and shape {self.shape}")
         return int(self.item())
 
     def __bool__(self):
+        if _trace_check is not None:
+            _trace_check(self, "bool() (Python control flow on a tensor's value, e.g. `if tensor:`)")
         if self.data.size != 1:
             raise ValueError(f"the truth value of a tensor with {self.data.size} elements is ambiguous; "
                              "use .any() or .all()")
         return bool(self.item())
 
     def __repr__(self):
+        if _trace_check is not None and _trace_check(self, None):
+            return f"tensor(<traced {self.dtype}{list(self.shape)}>)"
         body = backend.numpy.array2string(self.numpy(), separator=", ", prefix="tensor(", precision=4)
         extra = ""
         if self.dtype not in (backend.float32, backend.int64, backend.bool_):
