@@ -21,7 +21,7 @@ from .. import backend
 from ..autograd.function import Primitive
 from ..ops import binary, linalg, shape, unary
 from . import kernels, prims
-from .ir import Equation, Graph, Var, map_params, param_key
+from .ir import Equation, Var, map_params, param_key
 
 np = backend.numpy
 
