@@ -1,11 +1,12 @@
 """Where the windows of a convolution or pooling read their input.
 
 ``Grid`` describes windows of ``kernel`` taken every ``stride`` with ``dilation`` over a padded input
-of extent (O − 1)·S + (K − 1)·D + 1 per axis. With the same stride on every axis it uses a flat grid:
-each (n, c) plane is one row, kernel offset k reads the 1-D slice ``row[off_k :: S]``, and outputs are
-computed at every row position up to the last real one (the few past each line's end are dropped by
-``from_grid``). Long unit-stride runs keep NumPy's copies and elementwise loops fast. With different
-strides per axis the grid is the output shape itself and each offset reads an N-d strided view.
+of extent (O − 1)·S + (K − 1)·D + 1 per axis. With stride 1 it uses a flat grid: each (n, c) plane is
+one row, kernel offset k reads the 1-D slice ``row[off_k : off_k + L]``, and outputs are computed at
+every row position up to the last real one (the few past each line's end are dropped by
+``from_grid``). Long unit-stride runs keep NumPy's copies and elementwise loops fast. With larger
+strides (where a flat grid would mostly hold unused positions) the grid is the output shape itself and
+each offset reads an N-d strided view.
 """
 import math
 
@@ -50,7 +51,7 @@ class Grid:
         self.kernel, self.stride, self.dilation = tuple(kernel), tuple(stride), tuple(dilation)
         self.size = tuple(out_size)
         self.extent = span(out_size, kernel, stride, dilation)
-        self.flat = len(set(self.stride)) == 1
+        self.flat = all(s == 1 for s in self.stride)   # strided windows would leave most grid positions unused
         if self.flat:
             self.row = tuple(math.prod(self.extent[i + 1:]) for i in range(len(kernel)))   # element strides
             self.shape = (sum((o - 1) * r for o, r in zip(self.size, self.row)) + 1,)
