@@ -272,3 +272,10 @@ def test_transforms_reject_integer_primals():
 def test_vjp_of_function_returning_non_tensor():
     with clear_error(TypeError, "vjp", "Tensors", "float"):
         dg.vjp(lambda x: 3.0, f64(3))
+
+
+def test_to_accepts_cpu_and_dtypes_and_refuses_other_devices():
+    x = dg.ones(2)
+    assert x.to("cpu") is x and x.to("float64").dtype == dg.float64 and x.to("cpu", dg.float16).dtype == dg.float16
+    with pytest.raises(ValueError, match="device 'cuda' is not available"):
+        x.to("cuda")

@@ -19,8 +19,14 @@ def _t(self):
     return shape.permute(self, *reversed(range(self.ndim)))
 
 
-def _to(self, dtype):
-    return unary.astype(self, dtype)
+def _to(self, target=None, dtype=None):
+    """``t.to(dtype)``, ``t.to("cpu")`` or ``t.to("cpu", dtype)``, as in PyTorch (only the CPU exists yet)."""
+    if isinstance(target, str) and target.split(":")[0] in ("cpu", "cuda"):
+        if target.split(":")[0] != "cpu":
+            raise ValueError(f"to: device {target!r} is not available: deepgrad runs on the CPU (NumPy) for now")
+        target = None
+    dtype = dtype if target is None else target
+    return self if dtype is None else unary.astype(self, dtype)
 
 
 def _any(self, dim=None, keepdim=False):
