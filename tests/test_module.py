@@ -255,3 +255,18 @@ def test_parameter_repr_and_leaf():
     assert repr(p).startswith("Parameter containing:\ntensor(")
     assert p.is_leaf and p.requires_grad
     assert not nn.Parameter(np.ones(2, np.float32), requires_grad=False).requires_grad
+
+
+def test_to_casts_parameters_and_buffers_and_accepts_cpu():
+    import deepgrad as dg
+    from deepgrad import nn
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    assert model.to("cpu") is model
+    model.double()
+    assert all(p.dtype == dg.float64 for p in model.parameters())
+    assert model[1].running_mean.dtype == dg.float64 and model[1].num_batches_tracked.dtype == dg.int64
+    assert model(dg.randn(5, 3, dtype="float64")).dtype == dg.float64
+    model.to("cpu", dg.float32)
+    assert all(p.dtype == dg.float32 for p in model.parameters())
+    with pytest.raises(ValueError, match="not available"):
+        model.to("cuda")

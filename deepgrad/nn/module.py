@@ -168,6 +168,30 @@ class Module:
         fn(self)
         return self
 
+    def to(self, target=None, dtype=None):
+        """``model.to(dtype)``, ``model.to("cpu")`` or both, as in PyTorch: floating-point parameters and
+        buffers are cast in place (only the CPU exists yet)."""
+        if isinstance(target, str) and target.split(":")[0] in ("cpu", "cuda"):
+            if target.split(":")[0] != "cpu":
+                raise ValueError(f"to: device {target!r} is not available: deepgrad runs on the CPU (NumPy) for now")
+            target = None
+        dtype = backend.as_dtype(dtype if target is None else target)
+        if dtype is not None:
+            if not backend.is_floating(dtype):
+                raise TypeError(f"Module.to only casts to floating-point dtypes, got {dtype}")
+            for t in list(self.parameters()) + list(self.buffers()):
+                if backend.is_floating(t.dtype):
+                    t.data = t.data.astype(dtype)
+                    if t.grad is not None:
+                        t.grad = None
+        return self
+
+    def float(self):
+        return self.to(backend.float32)
+
+    def double(self):
+        return self.to(backend.float64)
+
     # ------------------------------------------------------------ state
     def state_dict(self, prefix="", keep_vars=False):
         """Parameters and persistent buffers by dotted name (sharing memory with the module)."""
