@@ -279,3 +279,9 @@ def test_to_accepts_cpu_and_dtypes_and_refuses_other_devices():
     assert x.to("cpu") is x and x.to("float64").dtype == dg.float64 and x.to("cpu", dg.float16).dtype == dg.float16
     with pytest.raises(ValueError, match="device 'cuda' is not available"):
         x.to("cuda")
+
+
+def test_python_abs_works_on_tensors_and_is_differentiable():
+    x = dg.tensor([-1.5, 2.0], requires_grad=True)
+    abs(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [-1.0, 1.0])

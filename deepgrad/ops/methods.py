@@ -44,7 +44,7 @@ METHODS = {
     "__truediv__": binary.div, "__rtruediv__": _reflected(binary.div),
     "__pow__": binary.pow, "__rpow__": lambda self, other: binary.pow(lift(other, self), self),
     "__matmul__": linalg.matmul, "__rmatmul__": _reflected(linalg.matmul),
-    "__neg__": _neg, "__pos__": lambda self: self,
+    "__neg__": _neg, "__pos__": lambda self: self, "__abs__": unary.abs,
     "__lt__": binary.lt, "__le__": binary.le, "__gt__": binary.gt, "__ge__": binary.ge,
     "__eq__": binary.eq, "__ne__": binary.ne,
     "__and__": binary.logical_and, "__or__": binary.logical_or,
