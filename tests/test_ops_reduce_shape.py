@@ -33,9 +33,9 @@ def _reduction_cases():
                      lambda x, d=dim, k=keepdim: torch.sum(x, _all_dims(d, x.ndim), keepdim=k), (SHAPE,)),
                 Case("mean", label, lambda x, d=dim, k=keepdim: dg.mean(x, d, keepdim=k),
                      lambda x, d=dim, k=keepdim: torch.mean(x, _all_dims(d, x.ndim), keepdim=k), (SHAPE,)),
-                Case("max", label, lambda x, d=dim, k=keepdim: dg.max(x, d, keepdim=k),
+                Case("max", label, lambda x, d=dim, k=keepdim: dg.amax(x, d, keepdim=k),
                      lambda x, d=dim, k=keepdim: torch.amax(x, _all_dims(d, x.ndim), keepdim=k), (SHAPE,)),
-                Case("min", label, lambda x, d=dim, k=keepdim: x.min(d, keepdim=k),
+                Case("min", label, lambda x, d=dim, k=keepdim: x.amin(d, keepdim=k),
                      lambda x, d=dim, k=keepdim: torch.amin(x, _all_dims(d, x.ndim), keepdim=k), (SHAPE,)),
                 Case("logsumexp", label, lambda x, d=dim, k=keepdim: dg.logsumexp(x, d, keepdim=k),
                      lambda x, d=dim, k=keepdim: torch.logsumexp(x, _all_dims(d, x.ndim), keepdim=k), (SHAPE,)),
@@ -91,9 +91,9 @@ def _reduction_cases():
     # in the finite-difference sense, so no gradcheck.
     for dim in (None, 0, 1):
         cases += [
-            Case("max", f"ties-dim={dim}", lambda x, d=dim: dg.max(x, d),
+            Case("max", f"ties-dim={dim}", lambda x, d=dim: dg.amax(x, d),
                  lambda x, d=dim: torch.amax(x, _all_dims(d, x.ndim)), ((3, 4),), small_ints, smooth=False),
-            Case("min", f"ties-dim={dim}", lambda x, d=dim: dg.min(x, d),
+            Case("min", f"ties-dim={dim}", lambda x, d=dim: dg.amin(x, d),
                  lambda x, d=dim: torch.amin(x, _all_dims(d, x.ndim)), ((3, 4),), small_ints, smooth=False),
         ]
     for fn in ("argmax", "argmin"):
@@ -316,16 +316,29 @@ def test_prod_hessian_with_zeros_matches_torch():
 
 def test_max_ties_share_the_gradient_equally_like_amax():
     x = dg.tensor([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]], requires_grad=True)
-    dg.max(x, 1).sum().backward()
+    dg.amax(x, 1).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [[0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3]])
     x.grad = None
     dg.max(x).backward()
     np.testing.assert_allclose(x.grad.numpy(), [[0, 0.5, 0.5], [0, 0, 0]])
 
 
+def test_max_and_min_with_a_dim_return_values_and_indices_like_torch():
+    x = dg.tensor([[1.0, 5.0, 2.0], [7.0, 0.0, 7.0]], requires_grad=True)
+    values, indices = dg.max(x, 1)
+    tv, ti = torch.max(torch.tensor(x.numpy()), 1)
+    np.testing.assert_array_equal(values.numpy(), tv.numpy())
+    np.testing.assert_array_equal(indices.numpy(), ti.numpy())
+    assert x.min(0, keepdim=True).indices.shape == (1, 3) and x.max().shape == ()
+    values.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[0, 1, 0], [0.5, 0, 0.5]])
+    with pytest.raises(TypeError, match="use amax"):
+        dg.max(x, (0, 1))
+
+
 def test_reductions_accept_numpy_spelling():
     x = dg.tensor(np.arange(6.0).reshape(2, 3))
-    for f in (dg.sum, dg.mean, dg.max, dg.min, dg.prod, dg.logsumexp, dg.var, dg.std):
+    for f in (dg.sum, dg.mean, dg.amax, dg.amin, dg.prod, dg.logsumexp, dg.var, dg.std):
         np.testing.assert_array_equal(f(x, axis=1, keepdims=True).numpy(), f(x, 1, keepdim=True).numpy())
 
 

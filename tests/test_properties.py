@@ -149,8 +149,8 @@ REDUCTIONS = {
     # name: (numpy reference f(x, axis, keepdims), ∂ out / ∂ x as a function of (x, axes), elements)
     "sum": (np.sum, lambda x, axes: np.ones_like(x), floats(-3, 3)),
     "mean": (np.mean, lambda x, axes: np.ones_like(x) / _count(x.shape, axes), floats(-3, 3)),
-    "max": (np.max, _extremum_grad(np.max), st.integers(-2, 2).map(float)),
-    "min": (np.min, _extremum_grad(np.min), st.integers(-2, 2).map(float)),
+    "amax": (np.max, _extremum_grad(np.max), st.integers(-2, 2).map(float)),
+    "amin": (np.min, _extremum_grad(np.min), st.integers(-2, 2).map(float)),
     "prod": (np.prod, lambda x, axes: np.prod(x, axis=axes, keepdims=True) / x,
              floats(0.5, 2) | floats(-2, -0.5)),
     "logsumexp": (_logsumexp, lambda x, axes: np.exp(x - _logsumexp(x, axes, keepdims=True)), floats(-3, 3)),

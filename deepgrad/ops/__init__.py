@@ -7,7 +7,8 @@ from .creation import (arange, as_tensor, bernoulli, eye, full, full_like, linsp
 from .index import getitem
 from .linalg import matmul
 from .methods import install as _install
-from .reduce import argmax, argmin, log_softmax, logsumexp, max, mean, min, prod, softmax, std, sum, var
+from .reduce import (amax, amin, argmax, argmin, log_softmax, logsumexp, max, mean, min, prod, softmax, std, sum,
+                     var)
 from .shape import (broadcast_to, cat, concatenate, expand, flatten, flip, pad, permute, reshape, split,
                     squeeze, stack, swapaxes, transpose, unsqueeze)
 from .unary import abs, astype, clip, cos, erf, exp, expm1, identity, log, log1p, relu, sigmoid, sin, sqrt, tanh

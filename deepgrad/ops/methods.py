@@ -61,7 +61,7 @@ METHODS = {
     "astype": unary.astype, "to": _to, "float": lambda self: unary.astype(self, "float32"),
     "double": lambda self: unary.astype(self, "float64"), "long": lambda self: unary.astype(self, "int64"),
     "sum": reduce.sum, "mean": reduce.mean, "var": reduce.var, "std": reduce.std, "max": reduce.max,
-    "min": reduce.min, "amax": reduce.max, "amin": reduce.min, "prod": reduce.prod,
+    "min": reduce.min, "amax": reduce.amax, "amin": reduce.amin, "prod": reduce.prod,
     "argmax": reduce.argmax, "argmin": reduce.argmin, "logsumexp": reduce.logsumexp,
     "softmax": reduce.softmax, "log_softmax": reduce.log_softmax, "any": _any, "all": _all,
     "reshape": shape.reshape, "view": shape.reshape, "permute": shape.permute,

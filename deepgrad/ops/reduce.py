@@ -1,5 +1,7 @@
 """Reductions over axes (sum, max, min, prod, logsumexp, mean, var, std), softmax and log-softmax.
 Every reduction takes PyTorch's ``dim``/``keepdim`` (NumPy's ``axis``/``keepdims`` also work)."""
+from collections import namedtuple
+
 from .. import backend
 from ..autograd.function import Primitive
 from .binary import where
@@ -170,7 +172,27 @@ def _reduction(prim):
     return reduce
 
 
-sum, max, min, prod, logsumexp = map(_reduction, (_sum, _max, _min, _prod, _logsumexp))
+sum, amax, amin, prod, logsumexp = map(_reduction, (_sum, _max, _min, _prod, _logsumexp))
+amax.__doc__ = "The maximum over ``dim`` (an int or a tuple; all when None); ties share the gradient equally."
+amin.__doc__ = "The minimum over ``dim`` (an int or a tuple; all when None); ties share the gradient equally."
+
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+
+
+def _extremum(name, values_of, indices_of):
+    def extremum(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        d = axis if dim is None else dim
+        keep = keepdims if keepdims is not None else keepdim
+        if d is None:
+            return values_of(x, None, keepdim=keep)
+        if not isinstance(d, int) or isinstance(d, bool):
+            raise TypeError(f"{name}: dim must be an int, as in torch.{name} (which then returns values and "
+                            f"indices); use a{name} to reduce over several dims, got dim={d!r}")
+        return ValuesIndices(values_of(x, d, keepdim=keep), indices_of(x, d, keepdim=keep))
+    extremum.__name__ = name
+    extremum.__doc__ = (f"torch.{name}: without ``dim`` the {name}imum of all elements; with an int ``dim`` a "
+                        f"named pair (values, indices) along it.")
+    return extremum
 
 
 def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
@@ -217,6 +239,7 @@ def _arg(fn_name):
 
 
 argmax, argmin = _arg("argmax"), _arg("argmin")
+max, min = _extremum("max", amax, argmax), _extremum("min", amin, argmin)
 
 
 def _axis_op(prim):
