@@ -433,3 +433,21 @@ def test_backward_inputs_accepts_a_non_leaf():
     (h * h).sum().backward(inputs=h)
     np.testing.assert_allclose(h.grad.numpy(), 2 * h.numpy())
     assert x.grad is None
+
+
+def test_clone_copies_memory_and_passes_gradients():
+    x = dg.tensor([1.0, 2.0], requires_grad=True)
+    c = x.clone()
+    c.data[0] = 5.0
+    assert x.numpy()[0] == 1.0 and c.grad_fn == "copy"
+    (c * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
+
+
+def test_from_numpy_shares_memory_like_torch():
+    a = np.arange(3.0)
+    t = dg.from_numpy(a)
+    a[0] = 9.0
+    assert t.dtype == dg.float64 and t.numpy()[0] == 9.0
+    with pytest.raises(TypeError, match="expected a NumPy array"):
+        dg.from_numpy([1, 2])

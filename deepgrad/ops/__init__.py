@@ -2,7 +2,7 @@
 from .activation import elu, gelu, leaky_relu, softplus
 from .binary import (add, div, eq, ge, gt, le, logical_and, logical_or, lt, maximum, minimum, mul, ne,
                      pow, sub, where)
-from .creation import (arange, as_tensor, bernoulli, eye, full, full_like, linspace, ones, ones_like, rand,
+from .creation import (arange, as_tensor, bernoulli, eye, from_numpy, full, full_like, linspace, ones, ones_like, rand,
                        rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
 from .index import getitem
 from .linalg import matmul

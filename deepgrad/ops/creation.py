@@ -31,6 +31,13 @@ def as_tensor(data, dtype=None):
     return data if isinstance(data, Tensor) and dtype is None else Tensor(data, dtype)
 
 
+def from_numpy(array):
+    """A tensor sharing memory with the NumPy ``array`` (``torch.from_numpy``)."""
+    if not isinstance(array, xp.ndarray):
+        raise TypeError(f"from_numpy: expected a NumPy array, got {type(array).__name__}")
+    return Tensor(array)
+
+
 def _filled(fill):
     def make(*size, dtype=None, requires_grad=False):
         dtype = backend.as_dtype(dtype) or backend.default_float

@@ -69,6 +69,7 @@ METHODS = {
     "broadcast_to": shape.expand, "expand_as": lambda self, other: shape.expand(self, other.shape),
     "flatten": shape.flatten, "squeeze": shape.squeeze, "unsqueeze": shape.unsqueeze,
     "flip": shape.flip, "split": shape.split,
+    "clone": lambda self: apply(unary.copy, (self,), NO_PARAMS),
     "T": property(_t), "mT": property(lambda self: shape.transpose(self, -2, -1)),
 }
 

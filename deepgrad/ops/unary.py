@@ -24,6 +24,18 @@ class Identity(Primitive):
         return tangents[0]
 
 
+class Copy(Primitive):
+    """y = x in new memory (``Tensor.clone``)."""
+    def forward(self, x):
+        return x.copy()
+
+    def vjp(self, g, out, x):
+        return (g,)
+
+    def jvp(self, tangents, out, x):
+        return tangents[0]
+
+
 class Neg(Primitive):
     def forward(self, x):
         return -x
@@ -232,7 +244,7 @@ def _inside(x, lo, hi):
     return mask
 
 
-identity, neg, tanh_grad, sigmoid_grad = Identity(), Neg(), TanhGrad(), SigmoidGrad()
+identity, copy, neg, tanh_grad, sigmoid_grad = Identity(), Copy(), Neg(), TanhGrad(), SigmoidGrad()
 _exp, _log, _log1p, _expm1, _sqrt, _abs = Exp(), Log(), Log1p(), Expm1(), Sqrt(), Abs()
 _sin, _cos, _erf, _tanh, _sigmoid, _relu = Sin(), Cos(), Erf(), Tanh(), Sigmoid(), Relu()
 _astype, _clip = Astype(), Clip()
