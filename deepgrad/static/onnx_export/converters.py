@@ -22,7 +22,7 @@ def _register(*names):
 
 
 
-_UNARY = {"identity": "Identity", "neg": "Neg", "exp": "Exp", "log": "Log", "sqrt": "Sqrt", "abs": "Abs",
+_UNARY = {"identity": "Identity", "copy": "Identity", "neg": "Neg", "exp": "Exp", "log": "Log", "sqrt": "Sqrt", "abs": "Abs",
           "sin": "Sin", "cos": "Cos", "erf": "Erf", "tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu"}
 _BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow": "Pow", "maximum": "Max",
            "minimum": "Min"}
