@@ -451,3 +451,18 @@ def test_from_numpy_shares_memory_like_torch():
     assert t.dtype == dg.float64 and t.numpy()[0] == 9.0
     with pytest.raises(TypeError, match="expected a NumPy array"):
         dg.from_numpy([1, 2])
+
+
+def test_no_grad_decorates_with_or_without_parentheses():
+    x = dg.ones(2, requires_grad=True)
+
+    @dg.no_grad
+    def bare(t):
+        return t * 2
+
+    @dg.no_grad()
+    def called(t):
+        return t * 2
+
+    assert not bare(x).requires_grad and not called(x).requires_grad and bare.__name__ == "bare"
+    assert (x * 2).requires_grad

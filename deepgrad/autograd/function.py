@@ -7,6 +7,7 @@ A primitive has three parts, all given the Tensors of one application:
 ``jvp(tangents, out, *inputs, **params) -> the output tangent`` (``tangents`` holds None for zero).
 Both rules are written with Tensor operations, so derivatives of derivatives come for free.
 """
+import functools
 from contextlib import contextmanager
 
 from .tensor import Tensor
@@ -120,9 +121,13 @@ def set_grad_enabled(mode):
 
 
 class _GradMode:
-    """Context manager and decorator that sets whether operations are recorded for reverse mode.
-    Forward-mode tangents are not affected (as in PyTorch)."""
+    """Context manager and decorator (``@dg.no_grad()`` or ``@dg.no_grad``) that sets whether operations
+    are recorded for reverse mode. Forward-mode tangents are not affected (as in PyTorch)."""
     mode = None
+
+    def __new__(cls, fn=None):
+        self = super().__new__(cls)
+        return self if fn is None else self(fn)
 
     def __enter__(self):
         self._previous = set_grad_enabled(self.mode)
@@ -131,8 +136,6 @@ class _GradMode:
         set_grad_enabled(self._previous)
 
     def __call__(self, fn):
-        import functools
-
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             with type(self)():
