@@ -29,6 +29,13 @@ def xp_of(array):
     return cupy
 
 
+def memory_owner(array):
+    """The object that owns ``array``'s memory (itself, or the end of its chain of bases)."""
+    while getattr(array, "base", None) is not None:
+        array = array.base
+    return array
+
+
 def as_dtype(dtype):
     """Normalise a dtype given as a dtype, a type or a name ('float32') to a NumPy dtype object."""
     if dtype is None:

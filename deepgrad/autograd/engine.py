@@ -1,7 +1,7 @@
 """Reverse mode on the dynamic graph (seed eqs. 3.2, 3.5): walk the recorded primitives from the
 outputs back to the inputs, applying each VJP rule and summing the cotangents that reach a tensor
 along several paths. The walk is iterative, so graphs of any depth work."""
-from ..backend import xp_of
+from ..backend import memory_owner, xp_of
 from . import function
 from .tensor import FREED, Tensor
 
@@ -64,7 +64,7 @@ def run_backward(roots, root_grads, inputs=None, retain_graph=False, create_grap
     for r, g in zip(roots, root_grads):
         prev = grads.get(id(r))
         grads[id(r)] = g if prev is None else prev + g
-    stored = {id(_owner(g.data)) for g in root_grads}   # memory the caller holds: never alias it in .grad
+    stored = {id(memory_owner(g.data)) for g in root_grads}   # memory the caller holds: never alias it in .grad
     for r in roots:
         if r._node is None and id(r) in grads:
             _deliver(r, grads.pop(id(r)), capture, create_graph, stored)
@@ -101,13 +101,6 @@ def run_backward(roots, root_grads, inputs=None, retain_graph=False, create_grap
         return [capture[id(t)] for t in inputs]
 
 
-def _owner(array):
-    """The object that owns ``array``'s memory (itself, or the end of its chain of bases)."""
-    while getattr(array, "base", None) is not None:
-        array = array.base
-    return array
-
-
 def _deliver(t, g, capture, create_graph, stored):
     """Hand gradient ``g`` to ``t``: into the capture table, or accumulated into ``t.grad``.
     A stored ``.grad`` never shares memory with another one (``stored`` holds the owners of the
@@ -122,7 +115,7 @@ def _deliver(t, g, capture, create_graph, stored):
         return
     data = g.data
     if t.grad is None:
-        owner = _owner(data)
+        owner = memory_owner(data)
         if not data.flags.writeable or id(owner) in stored:
             data = owner = data.copy()
         stored.add(id(owner))
@@ -148,7 +141,7 @@ def backward(tensor, gradient=None, retain_graph=False, create_graph=False, inpu
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     for t, g in zip(inputs, run_backward([tensor], [gradient], inputs, retain_graph, create_graph)):
         if g is not None:
-            _deliver(t, g, None, create_graph, {id(_owner(gradient.data))})
+            _deliver(t, g, None, create_graph, {id(memory_owner(gradient.data))})
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):

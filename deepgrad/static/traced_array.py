@@ -169,37 +169,42 @@ for _n in ("lt", "le", "gt", "ge", "eq", "ne", "neg", "pos", "abs", "invert"):
     setattr(Tracer, f"__{_n}__", _binop(f"__{_n}__"))
 
 
-def has_tracer(value):
+def iter_tracers(value):
+    """The Tracers inside ``value`` (a nest of tuples, lists, dicts and slices)."""
     if isinstance(value, Tracer):
-        return True
-    if isinstance(value, (tuple, list)):
-        return any(has_tracer(v) for v in value)
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            yield from iter_tracers(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from iter_tracers(v)
+    elif isinstance(value, slice):
+        yield from iter_tracers((value.start, value.stop, value.step))
+
+
+def has_tracer(value):
+    return next(iter_tracers(value), None) is not None
+
+
+def map_tracers(value, fn):
+    """``value`` with every Tracer ``t`` inside it replaced by ``fn(t)`` (the nest rebuilt)."""
+    if isinstance(value, Tracer):
+        return fn(value)
+    if isinstance(value, tuple):
+        return tuple(map_tracers(v, fn) for v in value)
+    if isinstance(value, list):
+        return [map_tracers(v, fn) for v in value]
     if isinstance(value, dict):
-        return any(has_tracer(v) for v in value.values())
+        return {k: map_tracers(v, fn) for k, v in value.items()}
     if isinstance(value, slice):
-        return has_tracer((value.start, value.stop, value.step))
-    return False
+        return slice(*(map_tracers(v, fn) for v in (value.start, value.stop, value.step)))
+    return value
 
 
 def _plain(value):
     """``value`` with tracers replaced by their arrays."""
-    if isinstance(value, Tracer):
-        return value._array
-    if isinstance(value, tuple):
-        return tuple(_plain(v) for v in value)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, slice):
-        return slice(_plain(value.start), _plain(value.stop), _plain(value.step))
-    return value
-
-
-def _owner(array):
-    while getattr(array, "base", None) is not None:
-        array = array.base
-    return array
+    return map_tracers(value, lambda t: t._array)
 
 
 _LIKE = {np.zeros_like, np.ones_like, np.empty_like, np.full_like}

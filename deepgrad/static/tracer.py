@@ -45,8 +45,8 @@ _MACHINERY = {os.path.join(_PACKAGE_DIR, "autograd", "tensor.py"),
 
 
 from .traced_array import (_DATA_SHAPED, _HINT_BRANCH, _HINT_INPLACE, _HINT_VALUE, _INPLACE_FUNCS, _LIKE, _META,
-                           _PY_VALUES, _TRACED_NUMPY, TraceError, Tracer, _has_mask, _owner, _plain, _RandomProxy,
-                           has_tracer, user_location)
+                           _PY_VALUES, _TRACED_NUMPY, TraceError, Tracer, _has_mask, _plain, _RandomProxy, has_tracer,
+                           iter_tracers, map_tracers, user_location)
 
 
 # ---------------------------------------------------------------- the recorder
@@ -199,10 +199,10 @@ class Recorder:
         if scalar or not isinstance(result, np.ndarray):
             result = np.asarray(result)
         var = Var(result.shape, result.dtype)
-        owner = _owner(result)
+        owner = backend.memory_owner(result)
         alias = None
         for i, a in enumerate(arrays):
-            if a is not None and isinstance(a, np.ndarray) and _owner(a) is owner:
+            if a is not None and isinstance(a, np.ndarray) and backend.memory_owner(a) is owner:
                 alias = i
                 break
         info = {"alias": ins[alias] if alias is not None else None,
@@ -263,7 +263,7 @@ class Recorder:
         plain, ir_params, pvars = params, params, ()
         if params and has_tracer(params):
             for v in params.values():
-                for tr in _tracers_in(v):
+                for tr in iter_tracers(v):
                     self._own(tr)
             plain = {k: _plain(v) for k, v in params.items()}
             ir_params = {k: _to_vars(v) for k, v in params.items()}
@@ -374,33 +374,8 @@ class Recorder:
         return wrapper
 
 
-def _tracers_in(value, found=None):
-    found = [] if found is None else found
-    if isinstance(value, Tracer):
-        found.append(value)
-    elif isinstance(value, (tuple, list)):
-        for v in value:
-            _tracers_in(v, found)
-    elif isinstance(value, dict):
-        for v in value.values():
-            _tracers_in(v, found)
-    elif isinstance(value, slice):
-        _tracers_in((value.start, value.stop, value.step), found)
-    return found
-
-
 def _to_vars(value):
-    if isinstance(value, Tracer):
-        return value._var
-    if isinstance(value, tuple):
-        return tuple(_to_vars(v) for v in value)
-    if isinstance(value, list):
-        return [_to_vars(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _to_vars(v) for k, v in value.items()}
-    if isinstance(value, slice):
-        return slice(_to_vars(value.start), _to_vars(value.stop), _to_vars(value.step))
-    return value
+    return map_tracers(value, lambda t: t._var)
 
 
 # ---------------------------------------------------------------- tracing a function
