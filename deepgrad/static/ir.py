@@ -303,18 +303,36 @@ def map_params(value, fn):
     return value
 
 
-def vars_in(value, found=None):
-    """The variables inside a parameter value, in order."""
-    found = [] if found is None else found
-    if isinstance(value, Var):
-        found.append(value)
+def iter_nested(value, kind):
+    """The instances of ``kind`` inside ``value``, a nest of tuples, lists, dicts and slices, in order."""
+    if isinstance(value, kind):
+        yield value
     elif isinstance(value, (tuple, list)):
         for v in value:
-            vars_in(v, found)
+            yield from iter_nested(v, kind)
     elif isinstance(value, dict):
         for v in value.values():
-            vars_in(v, found)
+            yield from iter_nested(v, kind)
     elif isinstance(value, slice):
-        for p in (value.start, value.stop, value.step):
-            vars_in(p, found)
-    return found
+        yield from iter_nested((value.start, value.stop, value.step), kind)
+
+
+def map_nested(value, kind, fn):
+    """``value`` (a nest of tuples, lists, dicts and slices) rebuilt with each instance ``x`` of ``kind``
+    replaced by ``fn(x)``."""
+    if isinstance(value, kind):
+        return fn(value)
+    if isinstance(value, tuple):
+        return tuple(map_nested(v, kind, fn) for v in value)
+    if isinstance(value, list):
+        return [map_nested(v, kind, fn) for v in value]
+    if isinstance(value, dict):
+        return {k: map_nested(v, kind, fn) for k, v in value.items()}
+    if isinstance(value, slice):
+        return slice(*(map_nested(v, kind, fn) for v in (value.start, value.stop, value.step)))
+    return value
+
+
+def vars_in(value):
+    """The variables inside a parameter value, in order."""
+    return list(iter_nested(value, Var))

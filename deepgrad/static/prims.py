@@ -18,7 +18,7 @@ differentiable: their results only ever enter the autograd graph as constants.
 """
 from .. import backend
 from ..autograd.function import Primitive
-from .ir import Slot
+from .ir import Slot, map_nested
 
 np = backend.numpy
 
@@ -29,17 +29,7 @@ class GuardFailure(Exception):
 
 def fill(template, arrays):
     """``template`` with every ``Slot(i)`` replaced by ``arrays[i]``."""
-    if isinstance(template, Slot):
-        return arrays[template.index]
-    if isinstance(template, tuple):
-        return tuple(fill(t, arrays) for t in template)
-    if isinstance(template, list):
-        return [fill(t, arrays) for t in template]
-    if isinstance(template, dict):
-        return {k: fill(v, arrays) for k, v in template.items()}
-    if isinstance(template, slice):
-        return slice(fill(template.start, arrays), fill(template.stop, arrays), fill(template.step, arrays))
-    return template
+    return map_nested(template, Slot, lambda slot: arrays[slot.index])
 
 
 def as_array(result):

@@ -5,6 +5,7 @@ import os
 import sys
 
 from .. import backend
+from .ir import iter_nested, map_nested
 
 np = backend.numpy
 
@@ -171,16 +172,7 @@ for _n in ("lt", "le", "gt", "ge", "eq", "ne", "neg", "pos", "abs", "invert"):
 
 def iter_tracers(value):
     """The Tracers inside ``value`` (a nest of tuples, lists, dicts and slices)."""
-    if isinstance(value, Tracer):
-        yield value
-    elif isinstance(value, (tuple, list)):
-        for v in value:
-            yield from iter_tracers(v)
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from iter_tracers(v)
-    elif isinstance(value, slice):
-        yield from iter_tracers((value.start, value.stop, value.step))
+    return iter_nested(value, Tracer)
 
 
 def has_tracer(value):
@@ -189,17 +181,7 @@ def has_tracer(value):
 
 def map_tracers(value, fn):
     """``value`` with every Tracer ``t`` inside it replaced by ``fn(t)`` (the nest rebuilt)."""
-    if isinstance(value, Tracer):
-        return fn(value)
-    if isinstance(value, tuple):
-        return tuple(map_tracers(v, fn) for v in value)
-    if isinstance(value, list):
-        return [map_tracers(v, fn) for v in value]
-    if isinstance(value, dict):
-        return {k: map_tracers(v, fn) for k, v in value.items()}
-    if isinstance(value, slice):
-        return slice(*(map_tracers(v, fn) for v in (value.start, value.stop, value.step)))
-    return value
+    return map_nested(value, Tracer, fn)
 
 
 def _plain(value):

@@ -24,7 +24,6 @@ running statistics in training mode) become graph ``updates``.
 """
 import functools
 import gc
-import os
 import weakref
 
 from .. import backend
@@ -37,11 +36,6 @@ from .ir import Equation, Graph, Slot, Var, vars_in
 
 np = backend.numpy
 
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-_STATIC_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__)) + os.sep
-_MACHINERY = {os.path.join(_PACKAGE_DIR, "autograd", "tensor.py"),
-              os.path.join(_PACKAGE_DIR, "autograd", "function.py")}
 
 
 from .traced_array import (_DATA_SHAPED, _HINT_BRANCH, _HINT_INPLACE, _HINT_VALUE, _INPLACE_FUNCS, _LIKE, _META,

@@ -3,7 +3,7 @@ import contextlib
 
 from ... import backend
 from .. import prims
-from ..ir import Var
+from ..ir import Var, map_nested
 
 np = backend.numpy
 from .converters import CONVERTERS
@@ -118,17 +118,7 @@ class _Prepared:
 
 
 def _substitute(value, env):
-    if isinstance(value, Var):
-        return env[value]
-    if isinstance(value, tuple):
-        return tuple(_substitute(v, env) for v in value)
-    if isinstance(value, list):
-        return [_substitute(v, env) for v in value]
-    if isinstance(value, dict):
-        return {k: _substitute(v, env) for k, v in value.items()}
-    if isinstance(value, slice):
-        return slice(_substitute(value.start, env), _substitute(value.stop, env), _substitute(value.step, env))
-    return value
+    return map_nested(value, Var, env.__getitem__)
 
 
 # ---------------------------------------------------------------- symbolic batch dimension

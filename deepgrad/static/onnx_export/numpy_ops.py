@@ -1,23 +1,13 @@
 """ONNX nodes for the NumPy-level equations the tracer records when library code computes on raw arrays."""
 from ... import backend
-from ..ir import Slot, Var
+from ..ir import Slot, Var, map_nested
 
 np = backend.numpy
 from .converters import _compare_op, _getitem
 
 def _fill(template, eq):
     """The call's arguments with ``Slot(i)`` replaced by the i-th input Var."""
-    if isinstance(template, Slot):
-        return eq.ins[template.index]
-    if isinstance(template, tuple):
-        return tuple(_fill(t, eq) for t in template)
-    if isinstance(template, list):
-        return [_fill(t, eq) for t in template]
-    if isinstance(template, dict):
-        return {k: _fill(v, eq) for k, v in template.items()}
-    if isinstance(template, slice):
-        return slice(_fill(template.start, eq), _fill(template.stop, eq), _fill(template.step, eq))
-    return template
+    return map_nested(template, Slot, lambda slot: eq.ins[slot.index])
 
 
 def _operand(b, value, dtype=None):
