@@ -48,14 +48,21 @@ def atomic_write(path, data):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    fsync_dir(folder)
+
+
+def fsync_dir(folder):
+    """Make a rename inside ``folder`` durable (best effort: some file systems refuse)."""
     try:
-        dir_fd = os.open(folder, os.O_RDONLY)
+        fd = os.open(folder, os.O_RDONLY)
     except OSError:
         return
     try:
-        os.fsync(dir_fd)
+        os.fsync(fd)
+    except OSError:
+        pass
     finally:
-        os.close(dir_fd)
+        os.close(fd)
 
 
 def save(tensors, path, metadata=None):

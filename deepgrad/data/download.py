@@ -12,6 +12,8 @@ import hashlib
 import os
 import sys
 
+from ..serialization import fsync_dir
+
 CHUNK = 1 << 16
 USER_AGENT = "deepgrad-data/0.1 (+urllib)"
 
@@ -38,19 +40,6 @@ def check_file(path, md5=None, sha256=None):
     if sha256 is not None and file_digest(path, "sha256") != sha256.lower():
         return False
     return True
-
-
-def _fsync_dir(folder):
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _fetch(url, part, timeout, log):
@@ -116,7 +105,7 @@ def download_file(urls, path, md5=None, sha256=None, timeout=60, quiet=False):
             continue
         if check_file(part, md5, sha256):
             os.replace(part, path)
-            _fsync_dir(folder)
+            fsync_dir(folder)
             return path
         got = file_digest(part, "md5" if md5 is not None else "sha256")
         os.unlink(part)             # a wrong payload is never kept (nor resumed from)
