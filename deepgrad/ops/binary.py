@@ -1,9 +1,9 @@
 """Elementwise functions of two tensors, with NumPy/PyTorch broadcasting: gradients are summed back
 to each input's shape. Comparisons return bool tensors and carry no gradient."""
 from .. import backend
-from ..autograd.function import Primitive
+from ..autograd.function import Primitive, apply
 from ..autograd.tensor import Tensor
-from .common import NO_PARAMS, apply, constant, lift, pair, unbroadcast
+from .common import NO_PARAMS, constant, lift, pair, unbroadcast
 
 
 def _add_terms(a, b):

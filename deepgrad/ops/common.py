@@ -1,7 +1,6 @@
 """Helpers shared by the primitives: turning Python values into Tensors, summing gradients back to
 broadcast shapes, and normalising axis arguments."""
 from .. import backend
-from ..autograd.function import apply
 from ..autograd.tensor import Tensor
 
 NO_PARAMS = {}
@@ -56,15 +55,6 @@ def normalize_axes(axis, ndim, op):
     return tuple(sorted(out)) if ndim else ()   # a 0-d tensor accepts dim 0 / -1 and has nothing to reduce
 
 
-def dims_arg(dim, axis):
-    """Accept PyTorch's ``dim`` or NumPy's ``axis`` spelling."""
-    return axis if dim is None else dim
-
-
 def constant(array):
     """A Tensor that carries no gradient, around a backend array."""
     return Tensor.wrap(array)
-
-
-def tensor_call(prim, *inputs, **params):
-    return apply(prim, inputs, params)

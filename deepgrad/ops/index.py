@@ -2,9 +2,9 @@
 gradient scatters back into zeros, adding up where an index repeats."""
 from .. import backend
 from ..autograd import function
-from ..autograd.function import Primitive
+from ..autograd.function import Primitive, apply
 from ..autograd.tensor import Tensor
-from .common import apply, lift
+from .common import lift
 
 _BASIC = (int, slice, type(None), type(Ellipsis))
 

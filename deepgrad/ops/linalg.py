@@ -1,7 +1,7 @@
 """Matrix products: ``x @ y`` with NumPy's rules (1-D operands, broadcast batch dimensions).
 In a layer z = W a + b (seed eq. 1.1) the gradients are δ aᵀ and Wᵀ δ (eqs. 2.5, 2.10)."""
-from ..autograd.function import Primitive
-from .common import NO_PARAMS, apply, pair, unbroadcast
+from ..autograd.function import Primitive, apply
+from .common import NO_PARAMS, pair, unbroadcast
 
 
 class Matmul(Primitive):

@@ -8,9 +8,8 @@ forward tangents, as in a plain ``backward()``), it runs on raw arrays; otherwis
 second derivatives stay exact.
 """
 from ..autograd import function
-from ..autograd.function import Primitive
+from ..autograd.function import Primitive, apply
 from ..autograd.tensor import Tensor
-from .common import apply
 
 
 def _inverse_std(x, axes, eps):

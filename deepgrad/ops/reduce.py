@@ -3,9 +3,9 @@ Every reduction takes PyTorch's ``dim``/``keepdim`` (NumPy's ``axis``/``keepdims
 from collections import namedtuple
 
 from .. import backend
-from ..autograd.function import Primitive
+from ..autograd.function import Primitive, apply
 from .binary import where
-from .common import apply, constant, lift, normalize_axes
+from .common import constant, lift, normalize_axes
 
 
 def _kept_shape(shape, axes):

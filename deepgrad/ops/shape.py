@@ -3,9 +3,9 @@ pad, flip, and those composed from them (squeeze, unsqueeze, flatten, stack, spl
 import builtins
 
 from .. import backend
-from ..autograd.function import Primitive
+from ..autograd.function import Primitive, apply
 from ..autograd.tensor import Tensor
-from .common import apply, lift, normalize_axes, unbroadcast
+from .common import lift, normalize_axes, unbroadcast
 
 
 class Reshape(Primitive):

@@ -2,8 +2,8 @@
 import math
 
 from .. import backend
-from ..autograd.function import Primitive
-from .common import NO_PARAMS, apply, constant, lift
+from ..autograd.function import Primitive, apply
+from .common import NO_PARAMS, constant, lift
 
 xp_of = backend.xp_of
 
