@@ -1,4 +1,8 @@
-"""Side-by-side timing of deepgrad and PyTorch in one process, interleaved step by step.
+"""Side-by-side timing of deepgrad and PyTorch in one process, interleaved in short turns.
+
+Each case alternates turns of ``BLOCK`` timed steps of deepgrad and of PyTorch, so slow drift of the
+machine hits both alike; each turn starts with untimed steps that let the other framework's worker
+threads go idle (``_settle``).
 
 Each benchmark script calls ``run(__file__, build)``. The parent process starts one child per BLAS
 environment and prints a table: the environment as it is, and, when this machine sets
@@ -28,6 +32,29 @@ def _child_env(unset_blas):
     return env
 
 
+SETTLE_S = 0.15   # untimed steps after each switch of framework, at least this long
+BLOCK = 5         # timed steps per turn
+
+
+def _settle(step):
+    """Run ``step`` untimed for at least SETTLE_S (once at least): whatever the other framework left
+    running (PyTorch's OpenMP workers spin for milliseconds after each parallel region, OpenBLAS's
+    threads likewise) has gone idle before a timed step, as it would in a program using one framework."""
+    end = time.perf_counter() + SETTLE_S
+    step()
+    while time.perf_counter() < end:
+        step()
+
+
+def _timed(step, count):
+    times = []
+    for _ in range(count):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def _time_cases(build, reps, warmup):
     import torch
     torch.set_num_threads(int(THREADS))
@@ -37,14 +64,12 @@ def _time_cases(build, reps, warmup):
             dg_step()
             torch_step()
         dg_times, torch_times = [], []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            dg_step()
-            t1 = time.perf_counter()
-            torch_step()
-            t2 = time.perf_counter()
-            dg_times.append(t1 - t0)
-            torch_times.append(t2 - t1)
+        while len(dg_times) < reps:
+            count = min(BLOCK, reps - len(dg_times))
+            _settle(dg_step)
+            dg_times += _timed(dg_step, count)
+            _settle(torch_step)
+            torch_times += _timed(torch_step, count)
         results.append({"case": name, "deepgrad_ms": 1e3 * statistics.median(dg_times),
                         "torch_ms": 1e3 * statistics.median(torch_times)})
     return results
@@ -65,7 +90,7 @@ def run(script, build, reps=50, warmup=10):
     if set_vars:
         variants.append((f"{' and '.join(set_vars)} unset", True))
     print(f"{os.path.basename(script)}: median of {args.reps} steps after {args.warmup} warm-up steps, "
-          f"{THREADS} threads, deepgrad and PyTorch interleaved in one process")
+          f"{THREADS} threads, deepgrad and PyTorch interleaved in turns of {BLOCK} in one process")
     if not set_vars:
         print(f"({' / '.join(BLAS_VARS)} are not set here, so one run covers both cases)")
     for label, unset in variants:

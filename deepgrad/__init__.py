@@ -11,6 +11,7 @@ from .backend import (Generator, bool_, float16, float32, float64, int8, int16, 
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .nn.summary import summary
 from .serialization import load, save
+from .threads import get_num_threads, set_num_threads
 from .ops import *  # noqa: F401,F403  (the tensor functions: dg.exp, dg.matmul, dg.zeros ...)
 from .transforms import grad, hessian, jacfwd, jacrev, jvp, value_and_grad, vjp
 from . import static

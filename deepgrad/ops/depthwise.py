@@ -1,39 +1,130 @@
 """Depthwise convolution (one input channel per group, the efficient variant of seed 4.6): per
-kernel offset one multiply-add over the whole batch, on the grid of ``grid.py``, instead of many
-tiny GEMMs."""
-from .. import backend
+kernel offset k one multiply-add over the whole batch, out += read_k · w[:, k], instead of many
+tiny GEMMs.
+
+With unit stride the flat grid of ``grid.py`` runs on across each image's channel planes, laid end
+to end: offset k reads one long slice of the padded image and multiplies it by a row holding each
+channel's w[c, k] repeated over its plane, two long vector loops per offset. With larger strides
+offset k reads the grid's N-d strided view and the weights broadcast per channel. A channel
+multiplier m > 1 (m filters per input channel) first repeats each input channel m times.
+"""
+import math
+
+from .. import backend, threads
 from .grid import window_input, window_output
 
 
-def _per_tap(w, groups, grid_ndim):
-    """The weight of each kernel offset as (1, groups, multiplier, 1...) for broadcasting."""
-    m = w.shape[0] // groups
-    return [w[(slice(None), 0) + k].reshape((1, groups, m) + (1,) * grid_ndim) for k in backend.numpy.ndindex(*w.shape[2:])]
+_PART_BYTES = 1 << 19
+
+
+class _Planes:
+    """Unit stride: positions of the flat grid over the C padded planes of an image laid end to end,
+    up to the last real output of the last plane (positions between outputs read zeros or are dropped)."""
+    def __init__(self, grid, channels):
+        self.grid, self.channels, self.plane = grid, channels, math.prod(grid.extent)
+        self.length = (channels - 1) * self.plane + grid.numel
+
+    def reads(self, padded):
+        rows = backend.xp_of(padded).ascontiguousarray(padded).reshape(len(padded), -1)
+        return [rows[:, s:s + self.length] for s in self.grid.starts]
+
+    def weights(self, w):
+        per_offset = w.reshape(self.channels, -1).T
+        return backend.xp_of(w).repeat(per_offset, self.plane, axis=1)[:, :self.length]
+
+    def empty(self, n, dtype, xp):
+        """A fresh (N, C·plane) buffer and its (N, length) part on the grid."""
+        buf = xp.empty((n, self.channels * self.plane), dtype)
+        return buf, buf[:, :self.length]
+
+    def outputs(self, buf):
+        n = len(buf)
+        return self.grid.from_grid(buf.reshape(n, self.channels, self.plane)[..., :self.grid.numel])
+
+    def inputs(self, y):
+        """(N, C, *out_size) -> (N, length) on the grid, zeros elsewhere."""
+        buf, on_grid = self.empty(len(y), y.dtype, backend.xp_of(y))
+        buf[...] = 0
+        self.outputs(buf)[...] = y
+        return on_grid
+
+
+class _Strided:
+    """Stride > 1: the grid is the output shape, each offset reads an N-d strided view."""
+    def __init__(self, grid, channels):
+        self.grid, self.channels = grid, channels
+
+    def reads(self, padded):
+        return self.grid.taps(padded)
+
+    def weights(self, w):
+        return w.reshape(self.channels, -1).T.reshape((-1, self.channels) + (1,) * len(self.grid.shape))
+
+    def empty(self, n, dtype, xp):
+        buf = xp.empty((n, self.channels) + self.grid.shape, dtype)
+        return buf, buf
+
+    def outputs(self, buf):
+        return buf
+
+    def inputs(self, y):
+        return y
+
+
+def _layout(grid, channels):
+    return (_Planes if grid.flat else _Strided)(grid, channels)
+
+
+def _per_filter(x, multiplier):
+    """(N, C, ...) -> (N, C·m, ...) with each input channel repeated for its m filters."""
+    if multiplier == 1:
+        return x
+    xp = backend.xp_of(x)
+    return xp.repeat(x, multiplier, axis=1)
+
+
+def _grain(per_item, itemsize):
+    """The fewest batch items worth a thread of their own: ``_PART_BYTES`` of output."""
+    return -(-_PART_BYTES // max(1, per_item * itemsize))
 
 
 def conv(x, w, grid, lo, groups):
-    n = x.shape[0]
-    out = None
-    for tap, wk in zip(grid.taps(window_input(x, lo, grid.extent)), _per_tap(w, groups, len(grid.shape))):
-        term = tap[:, :, None] * wk
-        out = term if out is None else backend.xp_of(term).add(out, term, out=out)
-    return grid.from_grid(out.reshape((n, w.shape[0]) + grid.shape))
+    x = _per_filter(x, w.shape[0] // groups)
+    xp, layout = backend.xp_of(x), _layout(grid, w.shape[0])
+    reads, weights = layout.reads(window_input(x, lo, grid.extent)), layout.weights(w)
+    buf, total = layout.empty(len(x), x.dtype, xp)
+
+    def part(a, b):
+        out, scratch = total[a:b], xp.empty_like(total[a:b])
+        xp.multiply(reads[0][a:b], weights[0], out=out)
+        for read, wk in zip(reads[1:], weights[1:]):
+            out += xp.multiply(read[a:b], wk, out=scratch)
+    threads.parallel_for(part, len(x), _grain(total[0].size, x.itemsize))
+    return layout.outputs(buf)
 
 
 def conv_transpose(y, w, grid, lo, groups, size):
-    n, m = y.shape[0], w.shape[0] // groups
-    yr = grid.to_grid(y).reshape((n, groups, m) + grid.shape)
-    weights = _per_tap(w, groups, len(grid.shape))
+    xp, layout = backend.xp_of(y), _layout(grid, w.shape[0])
+    g = layout.inputs(y)
+    buf = xp.zeros(y.shape[:2] + grid.extent, y.dtype)
+    views, weights = layout.reads(buf), layout.weights(w)
 
-    def piece(i):
-        return (yr * weights[i]).sum(axis=2) if m > 1 else yr[:, :, 0] * weights[i][:, :, 0]
-    return window_output(grid.fold(piece, (n, groups)), lo, size)
+    def part(a, b):
+        scratch = xp.empty_like(g[a:b])
+        for view, wk in zip(views, weights):
+            view[a:b] += xp.multiply(g[a:b], wk, out=scratch)
+    threads.parallel_for(part, len(y), _grain(g[0].size, y.itemsize))
+    x = window_output(buf, lo, size)
+    m = w.shape[0] // groups
+    return x if m == 1 else x.reshape((len(x), groups, m) + x.shape[2:]).sum(axis=2)
 
 
 def conv_weight(x, y, grid, lo, groups):
-    n, o = y.shape[:2]
-    yr = grid.to_grid(y).reshape(n, groups, o // groups, -1)
-    xp = backend.xp_of(y)
-    per_tap = [xp.einsum("ngml,ngl->gm", yr, tap.reshape(n, groups, -1))
-               for tap in grid.taps(window_input(x, lo, grid.extent))]
-    return xp.stack(per_tap, axis=-1).reshape((o, 1) + grid.kernel)
+    x = _per_filter(x, y.shape[1] // groups)
+    xp, g = backend.xp_of(y), grid.to_grid(y)
+    reads, each = grid.taps(window_input(x, lo, grid.extent)), "nc" + "defghijklm"[:len(grid.shape)]
+
+    def part(a, b):
+        return xp.stack([xp.einsum(f"{each},{each}->c", g[a:b], read[a:b]) for read in reads], axis=-1)
+    per_part = threads.parallel_for(part, len(y), _grain(g[0].size, y.itemsize))
+    return sum(per_part[1:], per_part[0]).reshape((y.shape[1], 1) + grid.kernel)

@@ -21,10 +21,11 @@ def span(out_size, kernel, stride, dilation):
 
 
 def window_input(x, lo, extent, fill=0):
-    """x with each spatial axis i re-cut to [−lo[i], extent[i] − lo[i]): ``fill`` outside x, cropped where shorter."""
+    """x with each spatial axis i re-cut to [−lo[i], extent[i] − lo[i]): ``fill`` outside x, cropped where
+    shorter. A window inside x is a view of it; otherwise a fresh buffer."""
     spatial = x.shape[2:]
-    if all(l == 0 for l in lo) and tuple(extent) == tuple(spatial):
-        return x
+    if all(l <= 0 and e - l <= n for l, e, n in zip(lo, extent, spatial)):
+        return x[(slice(None), slice(None)) + tuple(slice(-l, e - l) for l, e in zip(lo, extent))]
     out = backend.xp_of(x).full(x.shape[:2] + tuple(extent), fill, x.dtype)
     src, dst = [slice(None)] * 2, [slice(None)] * 2
     for l, e, n in zip(lo, extent, spatial):
@@ -58,6 +59,8 @@ class Grid:
         else:
             self.shape = self.size
         self.offsets = list(_np.ndindex(*self.kernel))
+        if self.flat:   # where each offset's slice of a flat row starts
+            self.starts = [sum(k * d * r for k, d, r in zip(off, self.dilation, self.row)) for off in self.offsets]
 
     @property
     def numel(self):
@@ -81,9 +84,7 @@ class Grid:
         padded (A, B, *extent) array that it reads; writable when ``padded`` is a fresh contiguous buffer."""
         if self.flat:
             rows = padded.reshape(padded.shape[:2] + (-1,))
-            s, n = self.stride[0], self.shape[0]
-            starts = [sum(k * d * r for k, d, r in zip(off, self.dilation, self.row)) for off in self.offsets]
-            return [rows[:, :, i:i + s * (n - 1) + 1:s] for i in starts]
+            return [rows[:, :, i:i + self.numel] for i in self.starts]
         return [padded[(slice(None), slice(None)) + tuple(slice(k * d, k * d + s * (o - 1) + 1, s)
                                                           for k, d, s, o in zip(off, self.dilation, self.stride, self.size))]
                 for off in self.offsets]

@@ -1,0 +1,53 @@
+"""Intra-op parallelism, as ``torch.set_num_threads``: ops whose work is many long NumPy loops
+(depthwise convolution) split it over a batch axis into parts run on a small thread pool. NumPy
+releases the GIL inside its loops, so the parts run at once. BLAS keeps its own threads.
+
+The default is the ``OMP_NUM_THREADS`` environment variable if set, else the CPUs this process may
+use. Results depend neither on timing nor on the number of threads: the parts are fixed by the size
+of the work, each part writes its own slice, and partial sums are added in part order.
+"""
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+
+def _default():
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+MAX_PARTS = 4
+_threads = _default()
+_pool = None
+
+
+def get_num_threads():
+    """The number of threads ops split their work over."""
+    return _threads
+
+
+def set_num_threads(n):
+    """Use ``n`` (≥ 1) threads for intra-op parallelism."""
+    global _threads, _pool
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads: expected an int >= 1, got {n!r}")
+    if n != _threads and _pool is not None:
+        _pool.shutdown()
+        _pool = None
+    _threads = n
+
+
+def parallel_for(body, total, min_part):
+    """Call ``body(lo, hi)`` on consecutive parts of [0, total), none smaller than ``min_part`` and at
+    most ``MAX_PARTS``, on the pool's threads, and return the results in part order. The parts depend
+    on the work only, not on the number of threads, so results are bit-identical for any number."""
+    global _pool
+    parts = max(1, min(MAX_PARTS, total // max(1, min_part)))
+    bounds = [total * i // parts for i in range(parts + 1)]
+    pieces = list(zip(bounds[:-1], bounds[1:]))
+    if parts == 1 or _threads == 1:
+        return [body(lo, hi) for lo, hi in pieces]
+    if _pool is None:
+        _pool = ThreadPoolExecutor(_threads, thread_name_prefix="deepgrad")
+    return list(_pool.map(lambda piece: body(*piece), pieces))

@@ -1,0 +1,60 @@
+"""Intra-op threads (deepgrad.threads): the API, the split, and results that do not depend on it."""
+import numpy as np
+import pytest
+
+import deepgrad as dg
+import deepgrad.nn.functional as F
+from deepgrad import threads
+
+
+@pytest.fixture
+def restore_threads():
+    before = dg.get_num_threads()
+    yield
+    dg.set_num_threads(before)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2", None])
+def test_set_num_threads_rejects_bad_values(bad, restore_threads):
+    with pytest.raises(ValueError, match="set_num_threads: expected an int >= 1"):
+        dg.set_num_threads(bad)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_parallel_for_parts_cover_range_in_order(n, restore_threads):
+    dg.set_num_threads(n)
+    for total, min_part in [(1, 1), (10, 1), (10, 4), (7, 100), (0, 1)]:
+        parts = threads.parallel_for(lambda lo, hi: (lo, hi), total, min_part)
+        assert parts[0][0] == 0 and parts[-1][1] == total
+        assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
+        assert len(parts) == max(1, min(threads.MAX_PARTS, total // min_part))
+
+
+def test_default_follows_omp_num_threads(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert threads._default() == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "junk")
+    assert threads._default() >= 1
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_depthwise_results_identical_for_any_thread_count(stride, restore_threads, monkeypatch):
+    """Parts write disjoint slices and partial weight sums are added in part order: one thread or
+    three give bit-identical values and gradients (the big batch makes parts split)."""
+    monkeypatch.setattr("deepgrad.ops.depthwise._PART_BYTES", 1)
+    rng = np.random.default_rng(0)
+    x0 = rng.standard_normal((6, 4, 9, 9)).astype(np.float32)
+    w0 = rng.standard_normal((8, 1, 3, 3)).astype(np.float32)
+
+    def run():
+        x, w = dg.tensor(x0, requires_grad=True), dg.tensor(w0, requires_grad=True)
+        y = F.conv2d(x, w, padding=1, stride=stride, groups=4)
+        (y * y).sum().backward()
+        return y.numpy(), x.grad.numpy(), w.grad.numpy()
+
+    dg.set_num_threads(1)
+    one = run()
+    dg.set_num_threads(3)
+    three = run()
+    for a, b in zip(one, three):
+        np.testing.assert_array_equal(a, b)
