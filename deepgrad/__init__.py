@@ -4,6 +4,7 @@
     x = dg.tensor([1.0, 2.0], requires_grad=True)
     (x * x).sum().backward()      # x.grad == [2, 4]
 """
+from . import allocator  # noqa: F401  (tunes glibc malloc once, at import)
 from . import autograd, backend, data, models, nn, ops, optim, signal
 from .autograd import Tensor, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import (Generator, bool_, float16, float32, float64, int8, int16, int32, int64, manual_seed,
