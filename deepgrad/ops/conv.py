@@ -57,11 +57,9 @@ def _conv_transpose_forward(y, w, stride, lo, dilation, groups, size):
     grid = Grid(_spatial(w), stride, dilation, _spatial(y))
     if _is_depthwise(w.shape[1], groups):
         return depthwise.conv_transpose(y, w, grid, lo, groups, size)
-    n, kernels = y.shape[0], len(grid.offsets)
     wm = w.reshape(groups, w.shape[0] // groups, -1)
-    cols = (wm.swapaxes(-1, -2) @ _channel_major_grid(y, grid, groups))
-    cols = cols.reshape((groups * w.shape[1], kernels, n) + grid.shape)
-    buf = grid.fold(lambda i: cols[:, i], cols.shape[:1] + (n,))
+    cols = wm.swapaxes(-1, -2) @ grid.rows(y.swapaxes(0, 1)).reshape(groups, w.shape[0] // groups, -1)
+    buf = grid.fold_rows(cols.reshape(groups * w.shape[1], len(grid.offsets), -1), len(y))
     return window_output(buf.swapaxes(0, 1), lo, size)
 
 

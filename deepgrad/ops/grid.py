@@ -79,6 +79,32 @@ class Grid:
             steps = (tuple(x * d for x, d in zip(sx, self.dilation)) + tuple(x * s for x, s in zip(sx, self.stride)))
         return _strided(padded, (a, b) + self.kernel + self.shape, (sa, sb) + steps)
 
+    def rows(self, y):
+        """(A, B, *out_size) -> (A, length): one row running across a's B planes, with zeros where no
+        output is. On a flat grid the planes lie end to end one padded plane apart (so ``fold_rows``
+        adds long runs), ``length`` = (B − 1)·∏extent + grid size; otherwise the outputs in order."""
+        a, b = y.shape[:2]
+        if not self.flat:
+            return y.reshape(a, -1)
+        plane = math.prod(self.extent)
+        buf = backend.xp_of(y).zeros((a, (b - 1) * plane + self.numel), y.dtype)
+        item = buf.itemsize
+        _strided(buf, y.shape, (buf.strides[0], plane * item) + tuple(r * item for r in self.row))[...] = y
+        return buf
+
+    def fold_rows(self, cols, planes):
+        """Adjoint of reading, for (A, ∏kernel, length) values on ``rows``' positions: the zero
+        (A, planes, *extent) buffer with each offset's values added where it reads; on a flat grid
+        one long strided add per offset."""
+        a = cols.shape[0]
+        if not self.flat:
+            return self.fold(lambda i: cols[:, i].reshape((a, planes) + self.size), (a, planes))
+        buf = backend.xp_of(cols).zeros((a, planes * math.prod(self.extent)), cols.dtype)
+        n = cols.shape[-1]
+        for i, start in enumerate(self.starts):
+            buf[:, start:start + n] += cols[:, i]
+        return buf.reshape((a, planes) + self.extent)
+
     def taps(self, padded):
         """Per kernel offset (row-major, the order PyTorch scans a window), the (A, B, *grid) view of a
         padded (A, B, *extent) array that it reads; writable when ``padded`` is a fresh contiguous buffer."""
