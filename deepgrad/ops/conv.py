@@ -15,7 +15,6 @@ Windows are unfolded with one strided view and one copy (im2col, on the flat gri
 into one GEMM per group; the adjoint folds back with one strided add per kernel offset (no
 ``np.add.at``). Depthwise convolutions take per-offset multiply-adds instead (``depthwise.py``).
 """
-from .. import backend
 from ..autograd.function import Primitive
 from . import depthwise
 from .grid import Grid, window_input, window_output

@@ -13,16 +13,15 @@ import math
 from .. import backend, threads
 from .grid import window_input, window_output
 
-
 _PART_BYTES = 1 << 19
 
 
 class _Planes:
-    """Unit stride: positions of the flat grid over the C padded planes of an image laid end to end,
-    up to the last real output of the last plane (positions between outputs read zeros or are dropped)."""
+    """Unit stride: the grid's positions over the C padded planes of an image laid end to end
+    (``Grid.length``); positions between outputs read zeros or the next plane and are dropped."""
     def __init__(self, grid, channels):
-        self.grid, self.channels, self.plane = grid, channels, math.prod(grid.extent)
-        self.length = (channels - 1) * self.plane + grid.numel
+        self.grid, self.channels = grid, channels
+        self.length = grid.length(channels)
 
     def reads(self, padded):
         rows = backend.xp_of(padded).ascontiguousarray(padded).reshape(len(padded), -1)
@@ -30,23 +29,17 @@ class _Planes:
 
     def weights(self, w):
         per_offset = w.reshape(self.channels, -1).T
-        return backend.xp_of(w).repeat(per_offset, self.plane, axis=1)[:, :self.length]
+        return backend.xp_of(w).repeat(per_offset, math.prod(self.grid.extent), axis=1)[:, :self.length]
 
     def empty(self, n, dtype, xp):
-        """A fresh (N, C·plane) buffer and its (N, length) part on the grid."""
-        buf = xp.empty((n, self.channels * self.plane), dtype)
-        return buf, buf[:, :self.length]
+        return xp.empty((n, self.length), dtype)
 
-    def outputs(self, buf):
-        n = len(buf)
-        return self.grid.from_grid(buf.reshape(n, self.channels, self.plane)[..., :self.grid.numel])
+    def outputs(self, total):
+        return self.grid.outputs(total, self.channels)
 
     def inputs(self, y):
-        """(N, C, *out_size) -> (N, length) on the grid, zeros elsewhere."""
-        buf, on_grid = self.empty(len(y), y.dtype, backend.xp_of(y))
-        buf[...] = 0
-        self.outputs(buf)[...] = y
-        return on_grid
+        """(N, C, *out_size) -> (N, length), zeros off the outputs."""
+        return self.grid.rows(y)
 
 
 class _Strided:
@@ -61,11 +54,10 @@ class _Strided:
         return w.reshape(self.channels, -1).T.reshape((-1, self.channels) + (1,) * len(self.grid.shape))
 
     def empty(self, n, dtype, xp):
-        buf = xp.empty((n, self.channels) + self.grid.shape, dtype)
-        return buf, buf
+        return xp.empty((n, self.channels) + self.grid.shape, dtype)
 
-    def outputs(self, buf):
-        return buf
+    def outputs(self, total):
+        return total
 
     def inputs(self, y):
         return y
@@ -92,7 +84,7 @@ def conv(x, w, grid, lo, groups):
     x = _per_filter(x, w.shape[0] // groups)
     xp, layout = backend.xp_of(x), _layout(grid, w.shape[0])
     reads, weights = layout.reads(window_input(x, lo, grid.extent)), layout.weights(w)
-    buf, total = layout.empty(len(x), x.dtype, xp)
+    total = layout.empty(len(x), x.dtype, xp)
 
     def part(a, b):
         out, scratch = total[a:b], xp.empty_like(total[a:b])
@@ -100,7 +92,7 @@ def conv(x, w, grid, lo, groups):
         for read, wk in zip(reads[1:], weights[1:]):
             out += xp.multiply(read[a:b], wk, out=scratch)
     threads.parallel_for(part, len(x), _grain(total[0].size, x.itemsize))
-    return layout.outputs(buf)
+    return layout.outputs(total)
 
 
 def conv_transpose(y, w, grid, lo, groups, size):

@@ -38,8 +38,6 @@ def window_input(x, lo, extent, fill=0):
 
 def window_output(buf, lo, size):
     """The inverse cut: out[..., t] = buf[..., t + lo] for t in [0, size), zeros where buf has nothing."""
-    if all(l == 0 for l in lo) and tuple(size) == tuple(buf.shape[2:]):
-        return buf
     return window_input(buf, tuple(-l for l in lo), size)
 
 
@@ -79,17 +77,25 @@ class Grid:
             steps = (tuple(x * d for x, d in zip(sx, self.dilation)) + tuple(x * s for x, s in zip(sx, self.stride)))
         return _strided(padded, (a, b) + self.kernel + self.shape, (sa, sb) + steps)
 
+    def length(self, planes):
+        """Positions of ``planes`` consecutive padded planes laid end to end as one row, on a flat grid:
+        each plane's grid starts one padded plane after the last."""
+        return (planes - 1) * math.prod(self.extent) + self.numel
+
+    def outputs(self, rows, planes):
+        """(A, length(planes)) rows -> the (A, planes, *out_size) outputs on them, a view."""
+        item = rows.strides[-1]
+        return _strided(rows, (rows.shape[0], planes) + self.size,
+                        (rows.strides[0], math.prod(self.extent) * item) + tuple(r * item for r in self.row))
+
     def rows(self, y):
-        """(A, B, *out_size) -> (A, length): one row running across a's B planes, with zeros where no
-        output is. On a flat grid the planes lie end to end one padded plane apart (so ``fold_rows``
-        adds long runs), ``length`` = (B − 1)·∏extent + grid size; otherwise the outputs in order."""
+        """(A, B, *out_size) -> (A, length(B)) on a flat grid (zeros where no output is, so that
+        ``fold_rows`` adds long runs); otherwise (A, B · out size), the outputs in order."""
         a, b = y.shape[:2]
         if not self.flat:
             return y.reshape(a, -1)
-        plane = math.prod(self.extent)
-        buf = backend.xp_of(y).zeros((a, (b - 1) * plane + self.numel), y.dtype)
-        item = buf.itemsize
-        _strided(buf, y.shape, (buf.strides[0], plane * item) + tuple(r * item for r in self.row))[...] = y
+        buf = backend.xp_of(y).zeros((a, self.length(b)), y.dtype)
+        self.outputs(buf, b)[...] = y
         return buf
 
     def fold_rows(self, cols, planes):
