@@ -7,6 +7,9 @@
 2. Peak RSS of a fresh process that does 200 LeNet-5 training steps at batch 256 with deepgrad, and
    of one that does the same with PyTorch (``ru_maxrss`` at the end; neither imports the other).
 3. ``import deepgrad`` in a fresh process (NumPy included), the median of several runs.
+4. The step times of 1. with each framework alone in a fresh process, alternating: in 1. PyTorch
+   shares deepgrad's process and so also its malloc settings (``deepgrad/allocator.py``), which
+   speed PyTorch up as well; here each runs as its users have it.
 
 Targets (issue 4): MLP <= 1.4x, LeNet-5 <= 2.0x, ResNet-20 <= 2.5x PyTorch's time; deepgrad's peak
 RSS <= 0.5x PyTorch's; import under 0.3 s. The memory and import children run with
@@ -151,6 +154,51 @@ def build():
     return cases
 
 
+# ---------------------------------------------------------------- 4. each framework alone
+ALONE_ROUNDS, ALONE_STEPS = 3, 10
+
+
+def alone_child(framework, key):
+    """Median step time (ms) of one model with one framework alone in this process."""
+    import time
+
+    import numpy as np
+    shape = next(shape for _, k, shape, _ in CASES if k == key)
+    rng = np.random.default_rng(0)
+    x0, y0 = rng.standard_normal(shape).astype(np.float32), rng.integers(0, 10, shape[0])
+    if framework == "deepgrad":
+        dg = _deepgrad()
+        import deepgrad.nn.functional as F
+        from deepgrad import optim
+        model, x, y, loss_fn = dg_models()[key]().train(), dg.tensor(x0), dg.tensor(y0), F.cross_entropy
+        opt = optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    else:
+        import torch
+        torch.set_num_threads(int(harness.THREADS))
+        model, x, y = torch_models()[key]().train(), torch.from_numpy(x0), torch.from_numpy(y0)
+        loss_fn, opt = torch.nn.functional.cross_entropy, torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    times = []
+    for i in range(3 + ALONE_STEPS):
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
+        times.append(time.perf_counter() - t0)
+    print(1e3 * statistics.median(times[3:]))
+
+
+def alone():
+    print(f"\nEach framework alone in a fresh process (no other framework's threads or allocator settings "
+          f"around it), {ALONE_ROUNDS} alternating rounds of {ALONE_STEPS} steps, median ms:")
+    for short, key, _, label in CASES:
+        runs = {"deepgrad": [], "torch": []}
+        for _ in range(ALONE_ROUNDS):
+            for framework in runs:
+                runs[framework].append(_run_child(["--alone-child", framework, key]))
+        d, t = (statistics.median(runs[f]) for f in ("deepgrad", "torch"))
+        print(f"  {label:<34} deepgrad {d:8.2f}   PyTorch {t:8.2f}   ratio {d / t:.2f}x")
+
+
 # ---------------------------------------------------------------- 2. peak RSS
 def rss_child(framework):
     """200 LeNet-5 (modern) training steps at batch 256; prints peak RSS in MiB."""
@@ -229,6 +277,9 @@ def main():
     if "--rss-child" in sys.argv:
         rss_child(sys.argv[sys.argv.index("--rss-child") + 1])
         return
+    if "--alone-child" in sys.argv:
+        alone_child(*sys.argv[sys.argv.index("--alone-child") + 1:][:2])
+        return
     child = "--child" in sys.argv
     if not child:
         print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())} ({os.cpu_count()} CPUs)")
@@ -236,6 +287,7 @@ def main():
     if child:
         return
     extras()
+    alone()
     print(f"\nload average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
