@@ -17,44 +17,40 @@ CASES = [
 ]
 
 
-def build():
+def build_one(framework):
     """conv/pool layers forward and forward+backward (float32)."""
     import numpy as np
-    import torch
-    import torch.nn.functional as TF
+    if framework == "torch":
+        import torch as lib
+        import torch.nn.functional as F
+    else:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+        import deepgrad as lib
+        import deepgrad.nn.functional as F
 
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-    import deepgrad as dg
-    import deepgrad.nn.functional as F
-
-    rng = np.random.default_rng(0)
     cases = []
-    for name, op, x_shape, w_shape, kwargs in CASES:
+    for i, (name, op, x_shape, w_shape, kwargs) in enumerate(CASES):
+        rng = np.random.default_rng(i)      # the same data for both frameworks, built apart or together
         x0 = rng.standard_normal(x_shape).astype(np.float32)
         w0 = None if w_shape is None else (rng.standard_normal(w_shape) * 0.1).astype(np.float32)
-
-        def make(lib, fn, x0=x0, w0=w0, kwargs=kwargs, backward=False):
+        fn = getattr(F, op)
+        for backward in (False, True):
             x = lib.tensor(x0, requires_grad=backward)
             args = (x,) if w0 is None else (x, lib.tensor(w0, requires_grad=backward))
-            g = None
-            if backward:
-                out_shape = fn(*args, **kwargs).shape
-                g = lib.tensor(rng.standard_normal(tuple(out_shape)).astype(np.float32))
+            g = lib.tensor(rng.standard_normal(tuple(fn(*args, **kwargs).shape)).astype(np.float32)) if backward else None
 
-            def step():
+            def step(fn=fn, args=args, kwargs=kwargs, g=g):
                 y = fn(*args, **kwargs)
-                if backward:
+                if g is not None:
                     y.backward(g)
                     for a in args:
                         a.grad = None
-            return step
-
-        for backward in (False, True):
-            label = f"{name} {'fwd+bwd' if backward else 'fwd'}"
-            cases.append((label, make(dg, getattr(F, op), backward=backward),
-                          make(torch, getattr(TF, op), backward=backward)))
+            cases.append((f"{name} {'fwd+bwd' if backward else 'fwd'}", step))
     return cases
 
 
+build = harness.paired(build_one)
+
+
 if __name__ == "__main__":
-    harness.run(__file__, build, reps=20, warmup=3)
+    harness.run(__file__, build, reps=20, warmup=3, build_one=build_one)

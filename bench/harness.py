@@ -75,15 +75,64 @@ def _time_cases(build, reps, warmup):
     return results
 
 
-def run(script, build, reps=50, warmup=10):
-    """Entry point of a benchmark script: ``build()`` returns [(name, deepgrad_step, torch_step)]."""
+def paired(build_one):
+    """``build()`` for ``run`` from a per-framework ``build_one(framework)`` -> [(name, step)]."""
+    def build():
+        ours, theirs = build_one("deepgrad"), build_one("torch")
+        return [(name, d, t) for (name, d), (_, t) in zip(ours, theirs)]
+    build.__doc__ = build_one.__doc__
+    return build
+
+
+ALONE_ROUNDS = 3
+
+
+def _time_alone(build_one, framework, reps, warmup):
+    """Medians (ms) of every case with only ``framework`` imported in this process."""
+    if framework == "torch":
+        import torch
+        torch.set_num_threads(int(THREADS))
+    medians = []
+    for _, step in build_one(framework):
+        for _ in range(warmup):
+            step()
+        medians.append(1e3 * statistics.median(_timed(step, reps)))
+    return medians
+
+
+def _run_alone(script, build_one, reps, warmup):
+    """Each framework alone in fresh processes, rounds alternating: no other framework's threads or
+    malloc settings (``deepgrad/allocator.py`` applies to the whole process) around it."""
+    names = [name for name, _ in build_one("deepgrad")]
+    runs = {"deepgrad": [], "torch": []}
+    for _ in range(ALONE_ROUNDS):
+        for framework in runs:
+            out = subprocess.run([sys.executable, script, "--alone-child", framework, "--reps", str(reps),
+                                  "--warmup", str(warmup)], env=_child_env(True), check=True,
+                                 capture_output=True, text=True).stdout
+            runs[framework].append(json.loads(out.strip().splitlines()[-1]))
+    print(f"\n[each framework alone in a fresh process, {ALONE_ROUNDS} alternating rounds, median of round medians]")
+    print(f"{'case':<44} {'deepgrad ms':>12} {'torch ms':>10} {'ratio':>7}")
+    for i, name in enumerate(names):
+        d, t = (statistics.median(r[i] for r in runs[f]) for f in ("deepgrad", "torch"))
+        print(f"{name:<44} {d:>12.3f} {t:>10.3f} {d / t:>6.2f}x")
+
+
+def run(script, build, reps=50, warmup=10, build_one=None):
+    """Entry point of a benchmark script: ``build()`` returns [(name, deepgrad_step, torch_step)]. With
+    ``build_one(framework)`` -> [(name, step)] (``build = paired(build_one)``) it also times each
+    framework alone (``_run_alone``)."""
     parser = argparse.ArgumentParser(description=(build.__doc__ or "").strip())
     parser.add_argument("--reps", type=int, default=reps, help="timed steps per case (median is reported)")
     parser.add_argument("--warmup", type=int, default=warmup, help="untimed steps first")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--alone-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(_time_cases(build, args.reps, args.warmup)))
+        return
+    if args.alone_child:
+        print(json.dumps(_time_alone(build_one, args.alone_child, args.reps, args.warmup)))
         return
     variants = [("environment as is", False)]
     set_vars = [v for v in BLAS_VARS if v in os.environ]
@@ -103,3 +152,5 @@ def run(script, build, reps=50, warmup=10):
         for r in rows:
             print(f"{r['case']:<44} {r['deepgrad_ms']:>12.3f} {r['torch_ms']:>10.3f} "
                   f"{r['deepgrad_ms'] / r['torch_ms']:>6.2f}x")
+    if build_one is not None:
+        _run_alone(script, build_one, args.reps, args.warmup)
