@@ -44,6 +44,13 @@ def test_matmul_operator_and_batch_mismatch():
         dg.zeros(3) @ dg.zeros(4)
 
 
+@pytest.mark.parametrize("left, right", [(dg.float32, dg.float64), (dg.int64, dg.float32)])
+def test_matmul_of_mixed_dtypes(left, right):
+    """As PyTorch: a matrix product does not promote silently."""
+    with clear_error(TypeError, "matmul", "same dtype", str(left), str(right)):
+        dg.zeros(2, 3, dtype=left) @ dg.zeros(3, 2, dtype=right)
+
+
 def test_matmul_of_a_scalar():
     with clear_error(ValueError, "matmul", "at least 1 dimension", "()"):
         dg.matmul(dg.tensor(2.0), dg.zeros(3))

@@ -9,6 +9,8 @@ class Matmul(Primitive):
         if x.ndim == 0 or y.ndim == 0:
             raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes "
                              f"{tuple(x.shape)} and {tuple(y.shape)}")
+        if x.dtype != y.dtype:   # as PyTorch: no silent promotion inside a matrix product
+            raise TypeError(f"matmul: both operands need the same dtype, got {x.dtype} and {y.dtype}")
         try:
             return x @ y
         except ValueError:
