@@ -22,6 +22,16 @@ _threads = _default()
 _pool = None
 
 
+def _forget_pool():
+    """A forked child has none of the parent's threads: it starts its own pool when it needs one."""
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def get_num_threads():
     """The number of threads ops split their work over."""
     return _threads

@@ -58,3 +58,23 @@ def test_depthwise_results_identical_for_any_thread_count(stride, restore_thread
     three = run()
     for a, b in zip(one, three):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_forked_child_gets_its_own_pool(restore_threads, monkeypatch):
+    """After fork the parent's pool threads are gone; the child must not wait on them."""
+    import multiprocessing
+    monkeypatch.setattr("deepgrad.ops.depthwise._PART_BYTES", 1)
+    dg.set_num_threads(2)
+    x, w = dg.randn(4, 3, 8, 8), dg.randn(3, 1, 3, 3)
+    expected = F.conv2d(x, w, padding=1, groups=3).numpy()    # the parent's pool now exists
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(_depthwise_in_child, (x.numpy(), w.numpy())).get(timeout=60)
+    np.testing.assert_array_equal(got, expected)
+
+
+def _depthwise_in_child(x, w):
+    import deepgrad.ops.depthwise
+    deepgrad.ops.depthwise._PART_BYTES = 1
+    return F.conv2d(dg.tensor(x), dg.tensor(w), padding=1, groups=3).numpy()
