@@ -4,7 +4,9 @@
 of extent (O − 1)·S + (K − 1)·D + 1 per axis. With stride 1 it uses a flat grid: each (n, c) plane is
 one row, kernel offset k reads the 1-D slice ``row[off_k : off_k + L]``, and outputs are computed at
 every row position up to the last real one (the few past each line's end are dropped by
-``from_grid``). Long unit-stride runs keep NumPy's copies and elementwise loops fast. With larger
+``from_grid``). Several planes can also run on as one row, each one padded plane after the last
+(``length``, ``rows``, ``fold_rows``): depthwise convolution and the fold of ``conv_transpose`` work
+on such rows. Long unit-stride runs keep NumPy's copies and elementwise loops fast. With larger
 strides (where a flat grid would mostly hold unused positions) the grid is the output shape itself and
 each offset reads an N-d strided view.
 """
