@@ -10,49 +10,47 @@ BATCH = 128
 LR = 0.01
 
 
-def build():
+def build_one(framework):
     """MLP 784-256-256-10 training step (ReLU, log_softmax cross-entropy, SGD), batch 128, float32."""
     import numpy as np
-    import torch
+    if framework == "torch":
+        import torch as lib
 
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-    import deepgrad as dg
+        def update(p):
+            p -= LR * p.grad
+    else:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+        import deepgrad as lib
+
+        def update(p):
+            p.data -= LR * p.grad.data
 
     rng = np.random.default_rng(0)
     x0 = rng.standard_normal((BATCH, SIZES[0])).astype(np.float32)
     y0 = rng.integers(0, SIZES[-1], BATCH)
-    weights = [(rng.standard_normal((n_out, n_in)) / np.sqrt(n_in)).astype(np.float32)
-               for n_in, n_out in zip(SIZES[:-1], SIZES[1:])]
+    params = []
+    for n_in, n_out in zip(SIZES[:-1], SIZES[1:]):
+        w = (rng.standard_normal((n_out, n_in)) / np.sqrt(n_in)).astype(np.float32)
+        params += [lib.tensor(w, requires_grad=True), lib.tensor(np.zeros(n_out, np.float32), requires_grad=True)]
+    x, y, rows = lib.tensor(x0), lib.tensor(y0), lib.arange(BATCH)
 
-    def make(lib, no_grad, update):
-        params = []
-        for w in weights:
-            params += [lib.tensor(w, requires_grad=True), lib.tensor(np.zeros(len(w), np.float32), requires_grad=True)]
-        x, y, rows = lib.tensor(x0), lib.tensor(y0), lib.arange(BATCH)
+    def step():
+        h = x
+        for i in range(0, len(params), 2):
+            h = h @ params[i].T + params[i + 1]
+            if i + 2 < len(params):
+                h = h.relu()
+        loss = -h.log_softmax(-1)[rows, y].mean()
+        loss.backward()
+        with lib.no_grad():
+            for p in params:
+                update(p)
+                p.grad = None
+    return [(f"MLP {'-'.join(map(str, SIZES))} SGD step, batch {BATCH}", step)]
 
-        def step():
-            h = x
-            for i in range(0, len(params), 2):
-                h = h @ params[i].T + params[i + 1]
-                if i + 2 < len(params):
-                    h = h.relu()
-            loss = -h.log_softmax(-1)[rows, y].mean()
-            loss.backward()
-            with no_grad():
-                for p in params:
-                    update(p)
-                    p.grad = None
-        return step
 
-    def dg_update(p):
-        p.data -= LR * p.grad.data
-
-    def torch_update(p):
-        p -= LR * p.grad
-
-    return [(f"MLP {'-'.join(map(str, SIZES))} SGD step, batch {BATCH}", make(dg, dg.no_grad, dg_update),
-             make(torch, torch.no_grad, torch_update))]
+build = harness.paired(build_one)
 
 
 if __name__ == "__main__":
-    harness.run(__file__, build, reps=50, warmup=10)
+    harness.run(__file__, build, reps=50, warmup=10, build_one=build_one)

@@ -9,33 +9,33 @@ N_OPS = 1000
 SIZE = 16
 
 
-def build():
+def build_one(framework):
     """Chain of 1,000 elementwise ops on 16 floats (multiply by a parameter, add, tanh, scale), forward + backward."""
     import numpy as np
-    import torch
-
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-    import deepgrad as dg
+    if framework == "torch":
+        import torch as lib
+    else:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+        import deepgrad as lib
 
     x0 = np.random.default_rng(0).standard_normal(SIZE).astype(np.float32)
+    x = lib.tensor(x0, requires_grad=True)
+    a = lib.tensor(np.full(SIZE, 0.999, np.float32), requires_grad=True)
 
-    def make(lib):
-        x = lib.tensor(x0, requires_grad=True)
-        a = lib.tensor(np.full(SIZE, 0.999, np.float32), requires_grad=True)
+    def step():
+        y = x
+        for _ in range(N_OPS // 4):
+            y = y * a
+            y = y + 0.01
+            y = y.tanh()
+            y = y * 1.5
+        y.sum().backward()
+        x.grad = a.grad = None
+    return [(f"{N_OPS} elementwise ops fwd+bwd (size {SIZE})", step)]
 
-        def step():
-            y = x
-            for _ in range(N_OPS // 4):
-                y = y * a
-                y = y + 0.01
-                y = y.tanh()
-                y = y * 1.5
-            y.sum().backward()
-            x.grad = a.grad = None
-        return step
 
-    return [(f"{N_OPS} elementwise ops fwd+bwd (size {SIZE})", make(dg), make(torch))]
+build = harness.paired(build_one)
 
 
 if __name__ == "__main__":
-    harness.run(__file__, build, reps=30, warmup=5)
+    harness.run(__file__, build, reps=30, warmup=5, build_one=build_one)
