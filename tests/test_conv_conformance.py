@@ -13,66 +13,12 @@ import pytest
 
 import deepgrad as dg
 import deepgrad.nn.functional as F
+from _conformance import as_params, check_against_torch, fmt, n_fast, torch
 
-torch = pytest.importorskip("torch")
 tF = torch.nn.functional
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning")]
-
-RTOL = {np.float64: 1e-10, np.float32: 1e-5}
-FAST_SHARE = 0.12         # share of each family that is not marked slow (`-m "not slow"`)
-
-
-# --------------------------------------------------------------------------------------------
-# comparison harness
-# --------------------------------------------------------------------------------------------
-
-def assert_close(actual, expected, dtype, what):
-    actual = actual.numpy() if isinstance(actual, dg.Tensor) else np.asarray(actual)
-    expected = expected.detach().numpy() if isinstance(expected, torch.Tensor) else np.asarray(expected)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != torch {expected.shape}"
-    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != torch {expected.dtype}"
-    rtol = RTOL[dtype]
-    atol = rtol * max(1.0, float(np.abs(expected).max(initial=0.0)))
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
-
-
-def check_against_torch(dg_fn, torch_fn, arrays, dtype, rng):
-    """Forward, VJP (all inputs, random cotangent) and JVP (random tangents for all inputs)."""
-    dg_in = [dg.tensor(a) for a in arrays]
-    t_in = [torch.from_numpy(a.copy()) for a in arrays]
-
-    ref = torch_fn(*t_in)
-    out = dg_fn(*dg_in)
-    assert_close(out, ref, dtype, "forward")
-
-    cot = rng.standard_normal(ref.shape).astype(dtype)
-    _, t_vjp = torch.func.vjp(torch_fn, *t_in)
-    _, d_vjp = dg.vjp(dg_fn, *dg_in)
-    t_grads = t_vjp(torch.from_numpy(cot.copy()))
-    d_grads = d_vjp(dg.tensor(cot))
-    assert len(d_grads) == len(t_grads) == len(arrays)
-    for i, (g, r) in enumerate(zip(d_grads, t_grads)):
-        assert_close(g, r, dtype, f"vjp wrt input {i}")
-
-    tangents = [rng.standard_normal(a.shape).astype(dtype) for a in arrays]
-    _, t_tan = torch.func.jvp(torch_fn, tuple(t_in), tuple(torch.from_numpy(t.copy()) for t in tangents))
-    _, d_tan = dg.jvp(dg_fn, tuple(dg_in), tuple(dg.tensor(t) for t in tangents))
-    assert_close(d_tan, t_tan, dtype, "jvp")
-
-
-def n_fast(configs):
-    return max(1, int(round(len(configs) * FAST_SHARE)))
-
-
-def as_params(configs, ident):
-    return [pytest.param(c, id=ident(c), marks=() if i < n_fast(configs) else pytest.mark.slow)
-            for i, c in enumerate(configs)]
-
-
-def fmt(t):
-    return "x".join(map(str, t)) if isinstance(t, tuple) else str(t)
 
 
 def eff(kernel, dilation):

@@ -14,60 +14,11 @@ import pytest
 
 import deepgrad as dg
 import deepgrad.nn.functional as F
+from _conformance import RTOL, as_params, check_against_torch, fmt, torch
 
-torch = pytest.importorskip("torch")
 tF = torch.nn.functional
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-RTOL = {np.float64: 1e-10, np.float32: 1e-5}
-FAST_SHARE = 0.12         # share of each family that is not marked slow (`-m "not slow"`)
-
-
-# --------------------------------------------------------------------------------------------
-# comparison harness
-# --------------------------------------------------------------------------------------------
-
-def assert_close(actual, expected, dtype, what):
-    actual = actual.numpy() if isinstance(actual, dg.Tensor) else np.asarray(actual)
-    expected = expected.detach().numpy() if isinstance(expected, torch.Tensor) else np.asarray(expected)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != torch {expected.shape}"
-    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != torch {expected.dtype}"
-    rtol = RTOL[dtype]
-    atol = rtol * max(1.0, float(np.abs(expected).max(initial=0.0)))
-    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
-
-
-def check_against_torch(dg_fn, torch_fn, x, dtype, rng, check_vjp=True):
-    """Forward, VJP (random cotangent) and JVP (random tangent) of a one-input function."""
-    dx, tx = dg.tensor(x), torch.from_numpy(x.copy())
-    ref = torch_fn(tx)
-    assert_close(dg_fn(dx), ref, dtype, "forward")
-
-    if check_vjp:
-        cot = rng.standard_normal(ref.shape).astype(dtype)
-        (t_grad,) = torch.func.vjp(torch_fn, tx)[1](torch.from_numpy(cot.copy()))
-        (d_grad,) = dg.vjp(dg_fn, dx)[1](dg.tensor(cot))
-        assert_close(d_grad, t_grad, dtype, "vjp")
-
-    tangent = rng.standard_normal(x.shape).astype(dtype)
-    _, t_tan = torch.func.jvp(torch_fn, (tx,), (torch.from_numpy(tangent.copy()),))
-    _, d_tan = dg.jvp(dg_fn, (dx,), (dg.tensor(tangent),))
-    assert_close(d_tan, t_tan, dtype, "jvp")
-
-
-def n_fast(configs):
-    return max(1, int(round(len(configs) * FAST_SHARE)))
-
-
-def as_params(configs, ident):
-    return [pytest.param(c, id=ident(c), marks=() if i < n_fast(configs) else pytest.mark.slow)
-            for i, c in enumerate(configs)]
-
-
-def fmt(t):
-    return "x".join(map(str, t)) if isinstance(t, (tuple, list)) else str(t)
-
 
 def tup(v, nd):
     return tuple(v) if isinstance(v, (tuple, list)) else (v,) * nd
@@ -173,7 +124,7 @@ def test_max_pool_matches_torch(c):
         def torch_fn(x, return_indices=False):
             return t_op(x, **kw, return_indices=return_indices)
 
-    check_against_torch(dg_fn, torch_fn, x, dtype, rng)
+    check_against_torch(dg_fn, torch_fn, [x], dtype, rng)
 
     _, d_idx = dg_op(dg.tensor(x), **kw, return_indices=True)
     _, t_idx = torch_fn(torch.from_numpy(x), return_indices=True)
@@ -266,7 +217,7 @@ def test_avg_pool_matches_torch(c):
     else:
         dg_op, t_op = F.avg_pool2d, tF.avg_pool2d
         kw["divisor_override"] = c["divisor_override"]
-    check_against_torch(lambda x: dg_op(x, **kw), lambda x: t_op(x, **kw), x, c["dtype"], rng)
+    check_against_torch(lambda x: dg_op(x, **kw), lambda x: t_op(x, **kw), [x], c["dtype"], rng)
 
 
 def test_avg_pool_grid_covers_the_brief():
@@ -318,14 +269,14 @@ def test_adaptive_pool_matches_torch(c):
     dg_op, t_op, out = getattr(F, name), getattr(tF, name), c["output_size"]
     if c["kind"] == "avg":
         x = rng.standard_normal(shape).astype(dtype)
-        check_against_torch(lambda x: dg_op(x, out), lambda x: t_op(x, out), x, dtype, rng)
+        check_against_torch(lambda x: dg_op(x, out), lambda x: t_op(x, out), [x], dtype, rng)
         return
     x = distinct_values(rng, shape, dtype)
 
     def dg_fn(x):
         return dg_op(x, out, return_indices=True)[0] if c["via_indices"] else dg_op(x, out)
 
-    check_against_torch(dg_fn, lambda x: t_op(x, out), x, dtype, rng)
+    check_against_torch(dg_fn, lambda x: t_op(x, out), [x], dtype, rng)
     _, d_idx = dg_op(dg.tensor(x), out, return_indices=True)
     _, t_idx = t_op(torch.from_numpy(x), out, return_indices=True)
     np.testing.assert_array_equal(d_idx.numpy(), t_idx.numpy())
@@ -392,7 +343,7 @@ def test_max_unpool_round_trip_matches_torch(c):
     def torch_fn(x):
         return t_unpool(*t_pool(x, **pool, return_indices=True), **pool, output_size=out_size)
 
-    check_against_torch(dg_fn, torch_fn, x, dtype, rng, check_vjp=not c["overlap"])
+    check_against_torch(dg_fn, torch_fn, [x], dtype, rng, check_vjp=not c["overlap"])
     # the unpooling alone, with given indices: linear in its input (PyTorch's result is undefined
     # where indices repeat and the values differ, so it is compared without overlap only)
     y, idx = t_pool(torch.from_numpy(x), **pool, return_indices=True)
@@ -400,7 +351,7 @@ def test_max_unpool_round_trip_matches_torch(c):
     unpool_t = lambda v: t_unpool(v, idx, **pool, output_size=out_size)   # noqa: E731
     unpool_d = lambda v: dg_unpool(v, dg.tensor(idx.numpy()), **pool, output_size=out_size)   # noqa: E731
     if not c["overlap"]:
-        check_against_torch(unpool_d, unpool_t, v, dtype, rng)
+        check_against_torch(unpool_d, unpool_t, [v], dtype, rng)
     else:                # <ct, J t> == <J^T ct, t>
         for f in (dg_fn, unpool_d):
             arg = x if f is dg_fn else v
