@@ -17,6 +17,7 @@ OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset (BLAS as users have it) and the harne
 
     python bench/models.py [--reps N] [--warmup N]
 """
+import functools
 import os
 import statistics
 import subprocess
@@ -88,6 +89,15 @@ def torch_models():
     return {"mlp": mlp, "lenet5": lenet5, "resnet20": ResNet20}
 
 
+def train_step(model, opt, loss_fn, x, y):
+    """One training step, spelled the same in both frameworks: zero_grad, loss, backward, update."""
+    opt.zero_grad()
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    opt.step()
+    return loss
+
+
 def _deepgrad():
     sys.path.insert(0, ROOT)
     import deepgrad as dg
@@ -133,19 +143,8 @@ def build():
         opt_d = optim.SGD(ours.parameters(), lr=LR, momentum=MOMENTUM)
         opt_t = torch.optim.SGD(theirs.parameters(), lr=LR, momentum=MOMENTUM)
 
-        def dg_step(model=ours, opt=opt_d, x=x_d, y=y_d):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
-
-        def torch_step(model=theirs, opt=opt_t, x=x_t, y=y_t):
-            opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
+        dg_step = functools.partial(train_step, ours, opt_d, F.cross_entropy, x_d, y_d)
+        torch_step = functools.partial(train_step, theirs, opt_t, torch.nn.functional.cross_entropy, x_t, y_t)
 
         # the same computation on both sides: the first losses agree
         first_d, first_t = dg_step().item(), torch_step().item()
@@ -180,9 +179,7 @@ def alone_child(framework, key):
     times = []
     for i in range(3 + ALONE_STEPS):
         t0 = time.perf_counter()
-        opt.zero_grad()
-        loss_fn(model(x), y).backward()
-        opt.step()
+        train_step(model, opt, loss_fn, x, y)
         times.append(time.perf_counter() - t0)
     print(1e3 * statistics.median(times[3:]))
 
@@ -221,10 +218,7 @@ def rss_child(framework):
         x, y = torch.randn(RSS_BATCH, 1, 28, 28), torch.randint(0, 10, (RSS_BATCH,))
         cross_entropy = torch.nn.functional.cross_entropy
     for _ in range(RSS_STEPS):
-        opt.zero_grad()
-        loss = cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
+        loss = train_step(model, opt, cross_entropy, x, y)
     assert loss.item() == loss.item()
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)   # KiB on Linux
 

@@ -11,6 +11,7 @@ steps interleaved in one, PyTorch's reference step in another (an initialised Py
 NumPy's BLAS in the same process), medians reported. Run: ``python bench/static.py [--reps N] [--warmup N]``.
 """
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -20,6 +21,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402  (sets up the environment before NumPy loads)
+from models import train_step  # noqa: E402
 
 MLP_SIZES = (784, 256, 256, 10)
 MLP_BATCH = 16
@@ -60,12 +62,7 @@ def build_training():
         eager_opt = dg.optim.SGD(eager_model.parameters(), lr=LR, momentum=momentum)
         compiled_opt = dg.optim.SGD(compiled_model.parameters(), lr=LR, momentum=momentum)
 
-        def eager_step(model=eager_model, opt=eager_opt, x=x, y=y):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            return loss
+        eager_step = functools.partial(train_step, eager_model, eager_opt, F.cross_entropy, x, y)
 
         step = dg.static.compile_train_step(compiled_model, F.cross_entropy, compiled_opt)
 
@@ -119,10 +116,7 @@ def time_torch(reps, warmup):
         y = torch.tensor(rng.integers(0, 10, batch))
         opt = torch.optim.SGD(net.parameters(), lr=LR, momentum=momentum)
 
-        def step(net=net, opt=opt, x=x, y=y):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(net(x), y).backward()
-            opt.step()
+        step = functools.partial(train_step, net, opt, torch.nn.functional.cross_entropy, x, y)
         for _ in range(warmup):
             step()
         times = []
