@@ -149,51 +149,36 @@ def build():
         # the same computation on both sides: the first losses agree
         first_d, first_t = dg_step().item(), torch_step().item()
         assert abs(first_d - first_t) <= 1e-4 * max(1.0, abs(first_t)), (label, first_d, first_t)
-        cases.append((f"{label} [{short} <= {TARGETS['time'][short]}x]", dg_step, torch_step))
+        cases.append((_label(short, label), dg_step, torch_step))
     return cases
 
 
+def _label(short, label):
+    return f"{label} [{short} <= {TARGETS['time'][short]}x]"
+
+
 # ---------------------------------------------------------------- 4. each framework alone
-ALONE_ROUNDS, ALONE_STEPS = 3, 10
-
-
-def alone_child(framework, key):
-    """Median step time (ms) of one model with one framework alone in this process."""
-    import time
-
+def build_one(framework):
+    """The training steps of 1. with one framework only (each with its own initialisation), for the
+    harness's runs of each framework alone in fresh processes."""
     import numpy as np
-    shape = next(shape for _, k, shape, _ in CASES if k == key)
-    rng = np.random.default_rng(0)
-    x0, y0 = rng.standard_normal(shape).astype(np.float32), rng.integers(0, 10, shape[0])
-    if framework == "deepgrad":
+    if framework == "torch":
+        import torch
+        builders, tensor = torch_models(), torch.from_numpy
+        loss_fn, sgd = torch.nn.functional.cross_entropy, torch.optim.SGD
+    else:
         dg = _deepgrad()
         import deepgrad.nn.functional as F
         from deepgrad import optim
-        model, x, y, loss_fn = dg_models()[key]().train(), dg.tensor(x0), dg.tensor(y0), F.cross_entropy
-        opt = optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-    else:
-        import torch
-        torch.set_num_threads(int(harness.THREADS))
-        model, x, y = torch_models()[key]().train(), torch.from_numpy(x0), torch.from_numpy(y0)
-        loss_fn, opt = torch.nn.functional.cross_entropy, torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-    times = []
-    for i in range(3 + ALONE_STEPS):
-        t0 = time.perf_counter()
-        train_step(model, opt, loss_fn, x, y)
-        times.append(time.perf_counter() - t0)
-    print(1e3 * statistics.median(times[3:]))
-
-
-def alone():
-    print(f"\nEach framework alone in a fresh process (no other framework's threads or allocator settings "
-          f"around it), {ALONE_ROUNDS} alternating rounds of {ALONE_STEPS} steps, median ms:")
-    for short, key, _, label in CASES:
-        runs = {"deepgrad": [], "torch": []}
-        for _ in range(ALONE_ROUNDS):
-            for framework in runs:
-                runs[framework].append(_run_child(["--alone-child", framework, key]))
-        d, t = (statistics.median(runs[f]) for f in ("deepgrad", "torch"))
-        print(f"  {label:<34} deepgrad {d:8.2f}   PyTorch {t:8.2f}   ratio {d / t:.2f}x")
+        builders, tensor, loss_fn, sgd = dg_models(), dg.tensor, F.cross_entropy, optim.SGD
+    rng = np.random.default_rng(0)
+    cases = []
+    for short, key, shape, label in CASES:
+        model = builders[key]().train()
+        x, y = tensor(rng.standard_normal(shape).astype(np.float32)), tensor(rng.integers(0, 10, shape[0]))
+        opt = sgd(model.parameters(), lr=LR, momentum=MOMENTUM)
+        cases.append((_label(short, label), functools.partial(train_step, model, opt, loss_fn, x, y)))
+    return cases
 
 
 # ---------------------------------------------------------------- 2. peak RSS
@@ -271,17 +256,13 @@ def main():
     if "--rss-child" in sys.argv:
         rss_child(sys.argv[sys.argv.index("--rss-child") + 1])
         return
-    if "--alone-child" in sys.argv:
-        alone_child(*sys.argv[sys.argv.index("--alone-child") + 1:][:2])
-        return
-    child = "--child" in sys.argv
+    child = "--child" in sys.argv or "--alone-child" in sys.argv
     if not child:
         print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())} ({os.cpu_count()} CPUs)")
-    harness.run(__file__, build, reps=30, warmup=5)
+    harness.run(__file__, build, reps=30, warmup=5, build_one=build_one)
     if child:
         return
     extras()
-    alone()
     print(f"\nload average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
