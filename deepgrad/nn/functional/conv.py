@@ -72,14 +72,18 @@ def _add_bias(op, y, bias, nd):
     return y + bias.reshape((1, y.shape[1]) + (1,) * nd)
 
 
-def _conv(nd, input, weight, bias, stride, padding, dilation, groups):
-    op = f"conv{nd}d"
+def _operands(op, nd, input, weight, groups, stride, dilation, transposed):
+    """Checked (x, batched, weight, stride, dilation) of a convolution: tensors, and per-axis tuples."""
     x, batched = check_input(op, lift(input), nd)
     weight = lift(weight)
-    _check_weight(op, x, weight, groups, nd, transposed=False)
+    _check_weight(op, x, weight, groups, nd, transposed=transposed)
+    return x, batched, weight, ntuple(stride, nd, f"{op}: stride"), ntuple(dilation, nd, f"{op}: dilation")
+
+
+def _conv(nd, input, weight, bias, stride, padding, dilation, groups):
+    op = f"conv{nd}d"
+    x, batched, weight, stride, dilation = _operands(op, nd, input, weight, groups, stride, dilation, False)
     kernel = weight.shape[2:]
-    stride = ntuple(stride, nd, f"{op}: stride")
-    dilation = ntuple(dilation, nd, f"{op}: dilation")
     lo, hi = resolve_padding(op, padding, nd, kernel, stride, dilation)
     size = out_sizes(op, x.shape[2:], kernel, stride, lo, hi, dilation)
     y = _add_bias(op, prim.conv(x, weight, stride, lo, dilation, groups, size), bias, nd)
@@ -102,12 +106,8 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 def _conv_transpose(nd, input, weight, bias, stride, padding, output_padding, groups, dilation):
     op = f"conv_transpose{nd}d"
-    x, batched = check_input(op, lift(input), nd)
-    weight = lift(weight)
-    _check_weight(op, x, weight, groups, nd, transposed=True)
+    x, batched, weight, stride, dilation = _operands(op, nd, input, weight, groups, stride, dilation, True)
     kernel = weight.shape[2:]
-    stride = ntuple(stride, nd, f"{op}: stride")
-    dilation = ntuple(dilation, nd, f"{op}: dilation")
     pad = ntuple(padding, nd, f"{op}: padding", minimum=0)
     extra = ntuple(output_padding, nd, f"{op}: output_padding", minimum=0)
     for e, s, d in zip(extra, stride, dilation):
