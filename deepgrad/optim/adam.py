@@ -5,7 +5,7 @@
     θ ← θ − lr/(1 − β1ᵗ) · m / (√v / √(1 − β2ᵗ) + ε)
 """
 from .. import backend
-from .optimizer import Optimizer, _apply_weight_decay, _grad_of, _step_tensor, _zeros_like
+from .optimizer import Optimizer, _apply_weight_decay, _grad_of, _lerp_, _step_tensor, _zeros_like
 
 np = backend.numpy
 
@@ -56,15 +56,8 @@ class Adam(Optimizer):
                     else:
                         g, owned = _apply_weight_decay(g, p, weight_decay, owned)
                 m, v = state["exp_avg"].data, state["exp_avg_sq"].data
-                # m.lerp_(g, 1 − β1), with PyTorch's two-sided lerp formula
-                w = 1 - beta1
-                scratch = g - m
-                if w < 0.5:
-                    scratch *= w
-                    m += scratch
-                else:
-                    scratch *= 1 - w
-                    np.subtract(g, scratch, out=m)
+                scratch = np.empty_like(m)
+                _lerp_(m, g, 1 - beta1, scratch)
                 # v ← β2·v + (1 − β2)·g·g
                 v *= beta2
                 np.multiply(g, 1 - beta2, out=scratch)

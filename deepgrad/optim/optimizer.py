@@ -225,3 +225,15 @@ def _apply_weight_decay(g, p, weight_decay, owned):
         return g, True
     return g + weight_decay * p.data, True
 
+
+def _lerp_(target, end, weight, scratch):
+    """target.lerp_(end, weight) in place, with PyTorch's two-sided formula: target + w·(end − target)
+    for w < 0.5, else end − (1 − w)·(end − target). ``scratch`` (target's shape) is overwritten."""
+    xp = backend.xp_of(target)
+    xp.subtract(end, target, out=scratch)
+    if weight < 0.5:
+        scratch *= weight
+        target += scratch
+    else:
+        scratch *= 1 - weight
+        xp.subtract(end, scratch, out=target)

@@ -4,7 +4,7 @@
     else s = √v + ε;   momentum μ > 0: b ← μ·b + g/s, θ ← θ − lr·b;   else θ ← θ − lr·g/s
 """
 from .. import backend
-from .optimizer import Optimizer, _apply_weight_decay, _grad_of, _step_tensor, _zeros_like
+from .optimizer import Optimizer, _apply_weight_decay, _grad_of, _lerp_, _step_tensor, _zeros_like
 
 np = backend.numpy
 
@@ -51,14 +51,7 @@ class RMSprop(Optimizer):
                 avg = scratch
                 if group["centered"]:
                     ga = state["grad_avg"].data
-                    w = 1 - alpha           # ga.lerp_(g, 1 − α), PyTorch's two-sided lerp
-                    np.subtract(g, ga, out=avg)
-                    if w < 0.5:
-                        avg *= w
-                        ga += avg
-                    else:
-                        avg *= 1 - w
-                        np.subtract(g, avg, out=ga)
+                    _lerp_(ga, g, 1 - alpha, avg)
                     np.multiply(ga, ga, out=avg)   # v − ḡ² (addcmul with value −1)
                     np.subtract(v, avg, out=avg)
                     np.sqrt(avg, out=avg)
