@@ -15,6 +15,12 @@ def conv_output_size(size, kernel_size, stride=1, padding=0, dilation=1):
     return out_sizes(op, (size,), (kernel_size,), (stride,), (lo,), (hi,), (dilation,))[0]
 
 
+def transpose_sizes(sizes, kernel, stride, padding, dilation, output_padding):
+    """Output sizes of a transposed convolution per axis: (M − 1)·S − 2P + D·(K − 1) + output_padding + 1."""
+    return tuple((m - 1) * s - 2 * p + d * (k - 1) + e + 1
+                 for m, k, s, p, d, e in zip(sizes, kernel, stride, padding, dilation, output_padding))
+
+
 def resolve_padding(op, padding, nd, kernel, stride, dilation):
     """(lo, hi) padding per axis from an int, a tuple, "valid", "same" (PyTorch's split: the extra
     element goes after) or "full" (the chapter's wide convolution, K' − 1 per side)."""
@@ -114,8 +120,7 @@ def _conv_transpose(nd, input, weight, bias, stride, padding, output_padding, gr
         if e >= max(s, d):
             raise ValueError(f"{op}: output_padding {output_padding} must be smaller than stride or dilation "
                              f"(stride {stride}, dilation {dilation})")
-    size = tuple((m - 1) * s - 2 * p + d * (k - 1) + e + 1
-                 for m, s, p, d, k, e in zip(x.shape[2:], stride, pad, dilation, kernel, extra))
+    size = transpose_sizes(x.shape[2:], kernel, stride, pad, dilation, extra)
     if any(n < 1 for n in size):
         raise ValueError(f"{op}: padding {padding} crops the output of input {x.shape} to an empty size {size}")
     y = _add_bias(op, prim.conv_transpose(x, weight, stride, pad, dilation, groups, size), bias, nd)

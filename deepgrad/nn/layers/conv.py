@@ -10,6 +10,7 @@ fan_in = weight.shape[1]·U·V, and the bias from the same interval.
 import math
 
 from .. import functional as F
+from ..functional.conv import transpose_sizes
 from .. import init
 from ..module import Module
 from ._utils import empty_parameter, factory_dtype, ntuple
@@ -147,8 +148,8 @@ class _ConvTranspose(_ConvNd):
         if len(output_size) != nd:
             raise ValueError(f"ConvTranspose{nd}D: for {input.ndim}D input, output_size must have {nd} "
                              f"or {lead + nd} elements (got {len(output_size)})")
-        min_sizes = [(input.shape[d + lead] - 1) * self.stride[d] - 2 * self.padding[d]
-                     + self.dilation[d] * (self.kernel_size[d] - 1) + 1 for d in range(nd)]
+        min_sizes = list(transpose_sizes(input.shape[lead:], self.kernel_size, self.stride, self.padding,
+                                         self.dilation, (0,) * nd))
         max_sizes = [m + s - 1 for m, s in zip(min_sizes, self.stride)]
         for size, lo, hi in zip(output_size, min_sizes, max_sizes):
             if not lo <= size <= hi:
