@@ -49,8 +49,5 @@ def build_one(framework):
     return cases
 
 
-build = harness.paired(build_one)
-
-
 if __name__ == "__main__":
-    harness.run(__file__, build, reps=20, warmup=3, build_one=build_one)
+    harness.run(__file__, build_one=build_one, reps=20, warmup=3)

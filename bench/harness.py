@@ -75,8 +75,8 @@ def _time_cases(build, reps, warmup):
     return results
 
 
-def paired(build_one):
-    """``build()`` for ``run`` from a per-framework ``build_one(framework)`` -> [(name, step)]."""
+def _paired(build_one):
+    """``build()`` from a per-framework ``build_one(framework)`` -> [(name, step)]."""
     def build():
         ours, theirs = build_one("deepgrad"), build_one("torch")
         return [(name, d, t) for (name, d), (_, t) in zip(ours, theirs)]
@@ -118,10 +118,11 @@ def _run_alone(script, build_one, reps, warmup):
         print(f"{name:<44} {d:>12.3f} {t:>10.3f} {d / t:>6.2f}x")
 
 
-def run(script, build, reps=50, warmup=10, build_one=None):
-    """Entry point of a benchmark script: ``build()`` returns [(name, deepgrad_step, torch_step)]. With
-    ``build_one(framework)`` -> [(name, step)] (``build = paired(build_one)``) it also times each
-    framework alone (``_run_alone``)."""
+def run(script, build=None, reps=50, warmup=10, build_one=None):
+    """Entry point of a benchmark script: ``build()`` returns [(name, deepgrad_step, torch_step)] for
+    the in-process run. With ``build_one(framework)`` -> [(name, step)] it also times each framework
+    alone (``_run_alone``), and ``build`` defaults to both frameworks' steps from it."""
+    build = build or _paired(build_one)
     parser = argparse.ArgumentParser(description=(build.__doc__ or "").strip())
     parser.add_argument("--reps", type=int, default=reps, help="timed steps per case (median is reported)")
     parser.add_argument("--warmup", type=int, default=warmup, help="untimed steps first")

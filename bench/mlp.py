@@ -49,8 +49,5 @@ def build_one(framework):
     return [(f"MLP {'-'.join(map(str, SIZES))} SGD step, batch {BATCH}", step)]
 
 
-build = harness.paired(build_one)
-
-
 if __name__ == "__main__":
-    harness.run(__file__, build, reps=50, warmup=10, build_one=build_one)
+    harness.run(__file__, build_one=build_one, reps=50, warmup=10)

@@ -34,8 +34,5 @@ def build_one(framework):
     return [(f"{N_OPS} elementwise ops fwd+bwd (size {SIZE})", step)]
 
 
-build = harness.paired(build_one)
-
-
 if __name__ == "__main__":
-    harness.run(__file__, build, reps=30, warmup=5, build_one=build_one)
+    harness.run(__file__, build_one=build_one, reps=30, warmup=5)
