@@ -37,11 +37,14 @@ def test_default_follows_omp_num_threads(monkeypatch):
     assert threads._default() >= 1
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled-loops", "numpy-loops"])
 @pytest.mark.parametrize("stride", [1, 2])
-def test_depthwise_results_identical_for_any_thread_count(stride, restore_threads, monkeypatch):
+def test_depthwise_results_identical_for_any_thread_count(stride, compiled, restore_threads, monkeypatch):
     """Parts write disjoint slices and partial weight sums are added in part order: one thread or
     three give bit-identical values and gradients (the big batch makes parts split)."""
     monkeypatch.setattr("deepgrad.ops.depthwise._PART_BYTES", 1)
+    if not compiled:
+        monkeypatch.setattr("deepgrad.ops.depthwise._numba_loops", lambda: None)
     rng = np.random.default_rng(0)
     x0 = rng.standard_normal((6, 4, 9, 9)).astype(np.float32)
     w0 = rng.standard_normal((8, 1, 3, 3)).astype(np.float32)

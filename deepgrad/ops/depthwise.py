@@ -7,13 +7,39 @@ to end: offset k reads one long slice of the padded image and multiplies it by a
 channel's w[c, k] repeated over its plane, two long vector loops per offset. With larger strides
 offset k reads the grid's N-d strided view and the weights broadcast per channel. A channel
 multiplier m > 1 (m filters per input channel) first repeats each input channel m times.
+
+With numba installed, unit-stride float32/float64 NumPy arrays take compiled loops instead
+(``numba_loops.py``): one pass per offset over a cache-resident plane, about 2.5x faster.
+``DEEPGRAD_NUMBA=0`` in the environment keeps the NumPy loops.
 """
+import functools
 import math
+import os
 
 from .. import backend, threads
 from .grid import window_input, window_output
 
 _PART_BYTES = 1 << 19
+
+
+@functools.cache
+def _numba_loops():
+    """The compiled loops module, or None without numba or with DEEPGRAD_NUMBA=0 (loaded on first use:
+    numba takes a few tenths of a second to import)."""
+    if os.environ.get("DEEPGRAD_NUMBA", "1") == "0":
+        return None
+    try:
+        from . import numba_loops
+    except ImportError:
+        return None
+    return numba_loops
+
+
+def _loops_for(grid, array):
+    """The compiled loops if they apply to ``array`` on ``grid``: unit stride, a NumPy float32/float64 array."""
+    if grid.flat and backend.xp_of(array) is backend.numpy and array.dtype in (backend.float32, backend.float64):
+        return _numba_loops()
+    return None
 
 
 class _Planes:
@@ -82,6 +108,26 @@ def _grain(per_item, itemsize):
 
 def conv(x, w, grid, lo, groups):
     x = _per_filter(x, w.shape[0] // groups)
+    loops = _loops_for(grid, x)
+    return _conv_numpy(x, w, grid, lo) if loops is None else _conv_compiled(loops, x, w, grid, lo)
+
+
+def conv_transpose(y, w, grid, lo, groups, size):
+    loops = _loops_for(grid, y)
+    buf = _conv_transpose_numpy(y, w, grid) if loops is None else _conv_transpose_compiled(loops, y, w, grid)
+    x = window_output(buf, lo, size)
+    m = w.shape[0] // groups
+    return x if m == 1 else x.reshape((len(x), groups, m) + x.shape[2:]).sum(axis=2)
+
+
+def conv_weight(x, y, grid, lo, groups):
+    x = _per_filter(x, y.shape[1] // groups)
+    loops = _loops_for(grid, y)
+    per_part = _conv_weight_numpy(x, y, grid, lo) if loops is None else _conv_weight_compiled(loops, x, y, grid, lo)
+    return sum(per_part[1:], per_part[0]).reshape((y.shape[1], 1) + grid.kernel)
+
+
+def _conv_numpy(x, w, grid, lo):
     xp, layout = backend.xp_of(x), _layout(grid, w.shape[0])
     reads, weights = layout.reads(window_input(x, lo, grid.extent)), layout.weights(w)
     total = layout.empty(len(x), x.dtype, xp)
@@ -95,7 +141,7 @@ def conv(x, w, grid, lo, groups):
     return layout.outputs(total)
 
 
-def conv_transpose(y, w, grid, lo, groups, size):
+def _conv_transpose_numpy(y, w, grid):
     xp, layout = backend.xp_of(y), _layout(grid, w.shape[0])
     g = layout.inputs(y)
     buf = xp.zeros(y.shape[:2] + grid.extent, y.dtype)
@@ -106,17 +152,53 @@ def conv_transpose(y, w, grid, lo, groups, size):
         for view, wk in zip(views, weights):
             view[a:b] += xp.multiply(g[a:b], wk, out=scratch)
     threads.parallel_for(part, len(y), _grain(g[0].size, y.itemsize))
-    x = window_output(buf, lo, size)
-    m = w.shape[0] // groups
-    return x if m == 1 else x.reshape((len(x), groups, m) + x.shape[2:]).sum(axis=2)
+    return buf
 
 
-def conv_weight(x, y, grid, lo, groups):
-    x = _per_filter(x, y.shape[1] // groups)
+def _conv_weight_numpy(x, y, grid, lo):
+    """Per part of the batch, its (C, ∏kernel) share of the weight gradient."""
     xp, g = backend.xp_of(y), grid.to_grid(y)
     reads, each = grid.taps(window_input(x, lo, grid.extent)), "nc" + "defghijklm"[:len(grid.shape)]
 
     def part(a, b):
         return xp.stack([xp.einsum(f"{each},{each}->c", g[a:b], read[a:b]) for read in reads], axis=-1)
-    per_part = threads.parallel_for(part, len(y), _grain(g[0].size, y.itemsize))
-    return sum(per_part[1:], per_part[0]).reshape((y.shape[1], 1) + grid.kernel)
+    return threads.parallel_for(part, len(y), _grain(g[0].size, y.itemsize))
+
+
+def _padded_rows(x, lo, grid):
+    """(N, C, ∏extent): the padded input, each (n, c) plane one contiguous row."""
+    return backend.numpy.ascontiguousarray(window_input(x, lo, grid.extent)).reshape(x.shape[:2] + (-1,))
+
+
+def _starts(grid):
+    return backend.numpy.array(grid.starts, backend.numpy.intp)
+
+
+def _conv_compiled(loops, x, w, grid, lo):
+    taps, starts = backend.numpy.ascontiguousarray(w.reshape(len(w), -1)), _starts(grid)
+    out = backend.numpy.empty(x.shape[:2] + grid.shape, x.dtype)
+
+    def part(a, b):
+        loops.taps(_padded_rows(x[a:b], lo, grid), taps, starts, out[a:b])
+    threads.parallel_for(part, len(x), _grain(out[0].size, x.itemsize))
+    return grid.from_grid(out)
+
+
+def _conv_transpose_compiled(loops, y, w, grid):
+    taps, starts = backend.numpy.ascontiguousarray(w.reshape(len(w), -1)), _starts(grid)
+    buf = backend.numpy.empty(y.shape[:2] + (math.prod(grid.extent),), y.dtype)
+
+    def part(a, b):
+        loops.scatter_taps(grid.to_grid(y[a:b]), taps, starts, buf[a:b])
+    threads.parallel_for(part, len(y), _grain(buf[0].size, y.itemsize))
+    return buf.reshape(y.shape[:2] + grid.extent)
+
+
+def _conv_weight_compiled(loops, x, y, grid, lo):
+    starts = _starts(grid)
+
+    def part(a, b):
+        dw = backend.numpy.zeros((y.shape[1], len(starts)), y.dtype)
+        loops.tap_dots(_padded_rows(x[a:b], lo, grid), grid.to_grid(y[a:b]), starts, dw)
+        return dw
+    return threads.parallel_for(part, len(y), _grain(y[0].size, y.itemsize))
