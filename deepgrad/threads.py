@@ -18,6 +18,7 @@ def _default():
 
 
 MAX_PARTS = 4
+PART_BYTES = 1 << 19   # the least work (bytes of output) worth a thread of its own
 _threads = _default()
 _pool = None
 
@@ -46,6 +47,11 @@ def set_num_threads(n):
         _pool.shutdown()
         _pool = None
     _threads = n
+
+
+def min_part(item_bytes):
+    """The fewest items of ``item_bytes`` each that make ``PART_BYTES`` of work."""
+    return -(-PART_BYTES // max(1, item_bytes))
 
 
 def parallel_for(body, total, min_part):

@@ -42,9 +42,9 @@ def test_default_follows_omp_num_threads(monkeypatch):
 def test_depthwise_results_identical_for_any_thread_count(stride, compiled, restore_threads, monkeypatch):
     """Parts write disjoint slices and partial weight sums are added in part order: one thread or
     three give bit-identical values and gradients (the big batch makes parts split)."""
-    monkeypatch.setattr("deepgrad.ops.depthwise._PART_BYTES", 1)
+    monkeypatch.setattr("deepgrad.threads.PART_BYTES", 1)
     if not compiled:
-        monkeypatch.setattr("deepgrad.ops.depthwise._numba_loops", lambda: None)
+        monkeypatch.setattr("deepgrad.ops.compiled.loops", lambda: None)
     rng = np.random.default_rng(0)
     x0 = rng.standard_normal((6, 4, 9, 9)).astype(np.float32)
     w0 = rng.standard_normal((8, 1, 3, 3)).astype(np.float32)
@@ -67,7 +67,7 @@ def test_depthwise_results_identical_for_any_thread_count(stride, compiled, rest
 def test_forked_child_gets_its_own_pool(restore_threads, monkeypatch):
     """After fork the parent's pool threads are gone; the child must not wait on them."""
     import multiprocessing
-    monkeypatch.setattr("deepgrad.ops.depthwise._PART_BYTES", 1)
+    monkeypatch.setattr("deepgrad.threads.PART_BYTES", 1)
     dg.set_num_threads(2)
     x, w = dg.randn(4, 3, 8, 8), dg.randn(3, 1, 3, 3)
     expected = F.conv2d(x, w, padding=1, groups=3).numpy()    # the parent's pool now exists
@@ -78,6 +78,6 @@ def test_forked_child_gets_its_own_pool(restore_threads, monkeypatch):
 
 
 def _depthwise_in_child(x, w):
-    import deepgrad.ops.depthwise
-    deepgrad.ops.depthwise._PART_BYTES = 1
+    import deepgrad.threads
+    deepgrad.threads.PART_BYTES = 1
     return F.conv2d(dg.tensor(x), dg.tensor(w), padding=1, groups=3).numpy()

@@ -15,6 +15,7 @@ Windows are unfolded with one strided view and one copy (im2col, on the flat gri
 into one GEMM per group; the adjoint folds back with one strided add per kernel offset (no
 ``np.add.at``). Depthwise convolutions take per-offset multiply-adds instead (``depthwise.py``).
 """
+from .. import backend
 from ..autograd.function import Primitive
 from . import depthwise
 from .grid import Grid, window_input, window_output
@@ -33,10 +34,9 @@ def im2col(x, grid, lo, groups):
     """The unfolded windows, channel-major: (groups, C/groups · ∏kernel, N · grid size), one contiguous
     buffer, so one GEMM per group multiplies the whole batch."""
     n, c = x.shape[:2]
-    view = grid.unfolded(window_input(x, lo, grid.extent))        # (N, C, *kernel, *grid)
-    nk = len(grid.kernel)
-    view = view.transpose((1,) + tuple(range(2, 2 + nk)) + (0,) + tuple(range(2 + nk, view.ndim)))
-    return view.reshape(groups, -1, n * grid.numel)
+    cols = backend.empty_aligned((c,) + grid.kernel + (n,) + grid.shape, x.dtype, backend.xp_of(x))
+    grid.unfold_into(cols, window_input(x, lo, grid.extent))
+    return cols.reshape(groups, -1, n * grid.numel)
 
 
 def _channel_major_grid(y, grid, groups):

@@ -12,34 +12,16 @@ With numba installed, unit-stride float32/float64 NumPy arrays take compiled loo
 (``numba_loops.py``): one pass per offset over a cache-resident plane, about 2.5x faster.
 ``DEEPGRAD_NUMBA=0`` in the environment keeps the NumPy loops.
 """
-import functools
 import math
-import os
 
 from .. import backend, threads
+from . import compiled
 from .grid import window_input, window_output
-
-_PART_BYTES = 1 << 19
-
-
-@functools.cache
-def _numba_loops():
-    """The compiled loops module, or None without numba or with DEEPGRAD_NUMBA=0 (loaded on first use:
-    numba takes a few tenths of a second to import)."""
-    if os.environ.get("DEEPGRAD_NUMBA", "1") == "0":
-        return None
-    try:
-        from . import numba_loops
-    except ImportError:
-        return None
-    return numba_loops
 
 
 def _loops_for(grid, array):
-    """The compiled loops if they apply to ``array`` on ``grid``: unit stride, a NumPy float32/float64 array."""
-    if grid.flat and backend.xp_of(array) is backend.numpy and array.dtype in (backend.float32, backend.float64):
-        return _numba_loops()
-    return None
+    """The compiled loops if they apply: unit stride (a flat grid), an array they take."""
+    return compiled.loops_for(array) if grid.flat else None
 
 
 class _Planes:
@@ -101,11 +83,6 @@ def _per_filter(x, multiplier):
     return xp.repeat(x, multiplier, axis=1)
 
 
-def _grain(per_item, itemsize):
-    """The fewest batch items worth a thread of their own: ``_PART_BYTES`` of output."""
-    return -(-_PART_BYTES // max(1, per_item * itemsize))
-
-
 def conv(x, w, grid, lo, groups):
     x = _per_filter(x, w.shape[0] // groups)
     loops = _loops_for(grid, x)
@@ -137,7 +114,7 @@ def _conv_numpy(x, w, grid, lo):
         xp.multiply(reads[0][a:b], weights[0], out=out)
         for read, wk in zip(reads[1:], weights[1:]):
             out += xp.multiply(read[a:b], wk, out=scratch)
-    threads.parallel_for(part, len(x), _grain(total[0].size, x.itemsize))
+    threads.parallel_for(part, len(x), threads.min_part(total[0].nbytes))
     return layout.outputs(total)
 
 
@@ -151,7 +128,7 @@ def _conv_transpose_numpy(y, w, grid):
         scratch = xp.empty_like(g[a:b])
         for view, wk in zip(views, weights):
             view[a:b] += xp.multiply(g[a:b], wk, out=scratch)
-    threads.parallel_for(part, len(y), _grain(g[0].size, y.itemsize))
+    threads.parallel_for(part, len(y), threads.min_part(g[0].nbytes))
     return buf
 
 
@@ -162,7 +139,7 @@ def _conv_weight_numpy(x, y, grid, lo):
 
     def part(a, b):
         return xp.stack([xp.einsum(f"{each},{each}->c", g[a:b], read[a:b]) for read in reads], axis=-1)
-    return threads.parallel_for(part, len(y), _grain(g[0].size, y.itemsize))
+    return threads.parallel_for(part, len(y), threads.min_part(g[0].nbytes))
 
 
 def _padded_rows(x, lo, grid):
@@ -180,7 +157,7 @@ def _conv_compiled(loops, x, w, grid, lo):
 
     def part(a, b):
         loops.taps(_padded_rows(x[a:b], lo, grid), taps, starts, out[a:b])
-    threads.parallel_for(part, len(x), _grain(out[0].size, x.itemsize))
+    threads.parallel_for(part, len(x), threads.min_part(out[0].nbytes))
     return grid.from_grid(out)
 
 
@@ -190,7 +167,7 @@ def _conv_transpose_compiled(loops, y, w, grid):
 
     def part(a, b):
         loops.scatter_taps(grid.to_grid(y[a:b]), taps, starts, buf[a:b])
-    threads.parallel_for(part, len(y), _grain(buf[0].size, y.itemsize))
+    threads.parallel_for(part, len(y), threads.min_part(buf[0].nbytes))
     return buf.reshape(y.shape[:2] + grid.extent)
 
 
@@ -201,4 +178,4 @@ def _conv_weight_compiled(loops, x, y, grid, lo):
         dw = backend.numpy.zeros((y.shape[1], len(starts)), y.dtype)
         loops.tap_dots(_padded_rows(x[a:b], lo, grid), grid.to_grid(y[a:b]), starts, dw)
         return dw
-    return threads.parallel_for(part, len(y), _grain(y[0].size, y.itemsize))
+    return threads.parallel_for(part, len(y), threads.min_part(y[0].nbytes))

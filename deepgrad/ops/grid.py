@@ -12,7 +12,8 @@ each offset reads an N-d strided view.
 """
 import math
 
-from .. import backend
+from .. import backend, threads
+from . import compiled
 
 _np = backend.numpy
 
@@ -62,6 +63,33 @@ class Grid:
         if self.flat:   # where each offset's slice of a flat row starts
             self.starts = [sum(k * d * r for k, d, r in zip(off, self.dilation, self.row)) for off in self.offsets]
 
+    def planar(self, array):
+        """The compiled strided loops (``numba_loops``) when they apply, with this grid in their 2-D terms
+        (a 1-D grid is one row): (loops, ((kh, kw), (oh, ow), (eh, ew)), (sh, sw, dh, dw)); else None.
+        They apply to strided grids of 1 or 2 spatial axes over arrays ``compiled.loops_for`` takes."""
+        loops = None if self.flat or len(self.kernel) > 2 else compiled.loops_for(array)
+        if loops is None:
+            return None
+        pad = (1,) * (2 - len(self.kernel))
+        two_d = tuple(pad + t for t in (self.kernel, self.shape, self.extent))
+        return loops, two_d, (pad + self.stride) + (pad + self.dilation)
+
+    def unfold_into(self, cols, padded):
+        """cols[c, *k, n, *q] = what offset k reads at grid position q of padded (N, C, *extent): the
+        compiled loops when ``planar`` gives them, else one strided copy."""
+        planar = self.planar(padded)
+        if planar is None:
+            nk = len(self.kernel)
+            view = self.unfolded(padded)                                 # (N, C, *kernel, *grid)
+            cols[...] = view.transpose((1,) + tuple(range(2, 2 + nk)) + (0,) + tuple(range(2 + nk, view.ndim)))
+            return cols
+        loops, (kernel, shape, extent), steps = planar
+        n, c = padded.shape[:2]
+        padded, flat = padded.reshape((n, c) + extent), cols.reshape((c,) + kernel + (n,) + shape)
+        threads.parallel_for(lambda a, b: loops.unfold_strided(padded[:, a:b], *steps, flat[a:b]), c,
+                             threads.min_part(flat[0].nbytes))
+        return cols
+
     @property
     def numel(self):
         return math.prod(self.shape)
@@ -96,7 +124,7 @@ class Grid:
         a, b = y.shape[:2]
         if not self.flat:
             return y.reshape(a, -1)
-        buf = backend.xp_of(y).zeros((a, self.length(b)), y.dtype)
+        buf = backend.zeros_aligned((a, self.length(b)), y.dtype, backend.xp_of(y))
         self.outputs(buf, b)[...] = y
         return buf
 
@@ -105,6 +133,14 @@ class Grid:
         (A, planes, *extent) buffer with each offset's values added where it reads; on a flat grid
         one long strided add per offset."""
         a = cols.shape[0]
+        planar = self.planar(cols)
+        if planar is not None:
+            loops, (kernel, shape, extent), steps = planar
+            buf = backend.numpy.empty((a, planes) + self.extent, cols.dtype)
+            flat, into = cols.reshape((a,) + kernel + (planes,) + shape), buf.reshape((a, planes) + extent)
+            threads.parallel_for(lambda lo, hi: loops.fold_strided(flat[lo:hi], *steps, into[lo:hi]), a,
+                                 threads.min_part(into[0].nbytes))
+            return buf
         if not self.flat:
             return self.fold(lambda i: cols[:, i].reshape((a, planes) + self.size), (a, planes))
         buf = backend.xp_of(cols).zeros((a, planes * math.prod(self.extent)), cols.dtype)
@@ -134,7 +170,7 @@ class Grid:
         """(..., *out_size) -> (..., *grid), zeros at grid positions that are not outputs."""
         if not self.flat:
             return y
-        grid = backend.xp_of(y).zeros(y.shape[:-len(self.size)] + self.shape, y.dtype)
+        grid = backend.zeros_aligned(y.shape[:-len(self.size)] + self.shape, y.dtype, backend.xp_of(y))
         self.from_grid(grid)[...] = y
         return grid
 

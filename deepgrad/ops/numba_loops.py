@@ -6,6 +6,7 @@ for the L grid positions, and each loop below makes one cache-resident pass per 
 plane, where NumPy needs two full passes over the whole batch. NumPy arrays in, results written
 into arrays the caller made; no Python objects, so threads run the loops at once (``nogil``).
 """
+import numpy as np
 from numba import njit
 
 _jit = njit(nogil=True, fastmath=True, cache=True)
@@ -53,3 +54,49 @@ def tap_dots(padded, g, starts, dw):
                 for q in range(length):
                     acc += gc[q] * read[q]
                 dw[c, k] += acc
+
+
+@_jit
+def unfold_strided(padded, sh, sw, dh, dw, cols):
+    """im2col for strides > 1: cols[c, ky, kx, n, i, j] = padded[n, c, i·sh + ky·dh, j·sw + kx·dw].
+    Each plane is first split into its sw column phases (x = u·sw + r), so that every window row is
+    a contiguous run of one phase."""
+    kh, kw, oh, ow = cols.shape[1], cols.shape[2], cols.shape[4], cols.shape[5]
+    eh, ew = padded.shape[2], padded.shape[3]
+    phases = np.zeros((eh, sw, (ew + sw - 1) // sw), padded.dtype)
+    for c in range(cols.shape[0]):
+        for n in range(cols.shape[3]):
+            plane = padded[n, c]
+            for y in range(eh):
+                for x in range(ew):
+                    phases[y, x % sw, x // sw] = plane[y, x]
+            for ky in range(kh):
+                for kx in range(kw):
+                    r, u = (kx * dw) % sw, (kx * dw) // sw
+                    for i in range(oh):
+                        src, dst = phases[i * sh + ky * dh, r, u:u + ow], cols[c, ky, kx, n, i]
+                        for j in range(ow):
+                            dst[j] = src[j]
+
+
+@_jit
+def fold_strided(cols, sh, sw, dh, dw, buf):
+    """The adjoint of ``unfold_strided``: buf[a, n, i·sh + ky·dh, j·sw + kx·dw] += cols[a, ky, kx, n, i, j],
+    from zero, summed on column phases and interleaved once at the end."""
+    kh, kw, oh, ow = cols.shape[1], cols.shape[2], cols.shape[4], cols.shape[5]
+    eh, ew = buf.shape[2], buf.shape[3]
+    phases = np.empty((eh, sw, (ew + sw - 1) // sw), buf.dtype)
+    for a in range(cols.shape[0]):
+        for n in range(cols.shape[3]):
+            phases[:] = 0
+            for ky in range(kh):
+                for kx in range(kw):
+                    r, u = (kx * dw) % sw, (kx * dw) // sw
+                    for i in range(oh):
+                        src, dst = cols[a, ky, kx, n, i], phases[i * sh + ky * dh, r, u:u + ow]
+                        for j in range(ow):
+                            dst[j] += src[j]
+            plane = buf[a, n]
+            for y in range(eh):
+                for x in range(ew):
+                    plane[y, x] = phases[y, x % sw, x // sw]
