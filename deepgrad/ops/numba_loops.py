@@ -66,10 +66,12 @@ def unfold_strided(padded, sh, sw, dh, dw, cols):
     phases = np.zeros((eh, sw, (ew + sw - 1) // sw), padded.dtype)
     for c in range(cols.shape[0]):
         for n in range(cols.shape[3]):
-            plane = padded[n, c]
             for y in range(eh):
-                for x in range(ew):
-                    phases[y, x % sw, x // sw] = plane[y, x]
+                row = padded[n, c, y]
+                for r in range(sw):
+                    phase = phases[y, r]
+                    for u in range((ew - r + sw - 1) // sw):
+                        phase[u] = row[u * sw + r]
             for ky in range(kh):
                 for kx in range(kw):
                     r, u = (kx * dw) % sw, (kx * dw) // sw
@@ -96,7 +98,9 @@ def fold_strided(cols, sh, sw, dh, dw, buf):
                         src, dst = cols[a, ky, kx, n, i], phases[i * sh + ky * dh, r, u:u + ow]
                         for j in range(ow):
                             dst[j] += src[j]
-            plane = buf[a, n]
             for y in range(eh):
-                for x in range(ew):
-                    plane[y, x] = phases[y, x % sw, x // sw]
+                row = buf[a, n, y]
+                for r in range(sw):
+                    phase = phases[y, r]
+                    for u in range((ew - r + sw - 1) // sw):
+                        row[u * sw + r] = phase[u]

@@ -65,8 +65,9 @@ class Recorder:
         for obj in gc.get_objects():       # type(), not isinstance(): never touch foreign objects' __class__
             kind = type(obj)
             if kind is Tensor or issubclass(kind, Tensor):
-                if isinstance(obj.data, np.ndarray):
-                    self.external_by_id[id(obj.data)] = obj
+                data = getattr(obj, "data", None)   # unset on a Tensor whose __init__ raised
+                if isinstance(data, np.ndarray):
+                    self.external_by_id[id(data)] = obj
             elif kind is generator_type or issubclass(kind, generator_type):
                 generators.append(obj)
         from ..ops import pool
