@@ -73,7 +73,7 @@ def test_compiled_loops_only_where_they_apply():
     assert compiled.loops_for(f16) is None and compiled.loops_for(np.zeros(1, np.int64)) is None
     unit, strided = Grid((3, 3), (1, 1), (1, 1), (4, 4)), Grid((3, 3), (2, 2), (1, 1), (4, 4))
     assert depthwise._loops_for(unit, f32) is not None and depthwise._loops_for(strided, f32) is None
-    assert strided.planar(f32) is not None and unit.planar(f32) is None
-    assert Grid((2, 2, 2), (2, 2, 2), (1, 1, 1), (3, 3, 3)).planar(f32) is None
-    loops, sizes, steps = Grid((3,), (2,), (3,), (5,)).planar(f64)
+    assert strided.compiled_loops(f32) is not None and unit.compiled_loops(f32) is None
+    assert Grid((2, 2, 2), (2, 2, 2), (1, 1, 1), (3, 3, 3)).compiled_loops(f32) is None   # strided 3-D
+    sizes, steps = Grid((3,), (2,), (3,), (5,)).planar()
     assert sizes == ((1, 3), (1, 5), (1, 15)) and steps == (1, 2, 1, 3)

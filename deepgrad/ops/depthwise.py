@@ -147,12 +147,8 @@ def _padded_rows(x, lo, grid):
     return backend.numpy.ascontiguousarray(window_input(x, lo, grid.extent)).reshape(x.shape[:2] + (-1,))
 
 
-def _starts(grid):
-    return backend.numpy.array(grid.starts, backend.numpy.intp)
-
-
 def _conv_compiled(loops, x, w, grid, lo):
-    taps, starts = backend.numpy.ascontiguousarray(w.reshape(len(w), -1)), _starts(grid)
+    taps, starts = backend.numpy.ascontiguousarray(w.reshape(len(w), -1)), grid.start_array
     out = backend.numpy.empty(x.shape[:2] + grid.shape, x.dtype)
 
     def part(a, b):
@@ -162,7 +158,7 @@ def _conv_compiled(loops, x, w, grid, lo):
 
 
 def _conv_transpose_compiled(loops, y, w, grid):
-    taps, starts = backend.numpy.ascontiguousarray(w.reshape(len(w), -1)), _starts(grid)
+    taps, starts = backend.numpy.ascontiguousarray(w.reshape(len(w), -1)), grid.start_array
     buf = backend.numpy.empty(y.shape[:2] + (math.prod(grid.extent),), y.dtype)
 
     def part(a, b):
@@ -172,7 +168,7 @@ def _conv_transpose_compiled(loops, y, w, grid):
 
 
 def _conv_weight_compiled(loops, x, y, grid, lo):
-    starts = _starts(grid)
+    starts = grid.start_array
 
     def part(a, b):
         dw = backend.numpy.zeros((y.shape[1], len(starts)), y.dtype)

@@ -10,6 +10,7 @@ on such rows. Long unit-stride runs keep NumPy's copies and elementwise loops fa
 strides (where a flat grid would mostly hold unused positions) the grid is the output shape itself and
 each offset reads an N-d strided view.
 """
+import functools
 import math
 
 from .. import backend, threads
@@ -63,31 +64,37 @@ class Grid:
         if self.flat:   # where each offset's slice of a flat row starts
             self.starts = [sum(k * d * r for k, d, r in zip(off, self.dilation, self.row)) for off in self.offsets]
 
-    def planar(self, array):
-        """The compiled strided loops (``numba_loops``) when they apply, with this grid in their 2-D terms
-        (a 1-D grid is one row): (loops, ((kh, kw), (oh, ow), (eh, ew)), (sh, sw, dh, dw)); else None.
-        They apply to strided grids of 1 or 2 spatial axes over arrays ``compiled.loops_for`` takes."""
-        loops = None if self.flat or len(self.kernel) > 2 else compiled.loops_for(array)
-        if loops is None:
-            return None
+    @functools.cached_property
+    def start_array(self):
+        """``starts`` as an integer array, for the compiled loops."""
+        return _np.array(self.starts, _np.intp)
+
+    def compiled_loops(self, array):
+        """The compiled loops (``numba_loops``) for unfolding and folding ``array`` on this strided grid of
+        1 or 2 spatial axes (``planar``), or None. (On flat grids NumPy's long runs are as fast.)"""
+        return None if self.flat or len(self.kernel) > 2 else compiled.loops_for(array)
+
+    def planar(self):
+        """A strided grid in the 2-D terms of the compiled strided loops (a 1-D grid is one row):
+        ((kh, kw), (oh, ow), (eh, ew)) and (sh, sw, dh, dw)."""
         pad = (1,) * (2 - len(self.kernel))
-        two_d = tuple(pad + t for t in (self.kernel, self.shape, self.extent))
-        return loops, two_d, (pad + self.stride) + (pad + self.dilation)
+        return tuple(pad + t for t in (self.kernel, self.shape, self.extent)), (pad + self.stride) + (pad + self.dilation)
 
     def unfold_into(self, cols, padded):
-        """cols[c, *k, n, *q] = what offset k reads at grid position q of padded (N, C, *extent): the
-        compiled loops when ``planar`` gives them, else one strided copy."""
-        planar = self.planar(padded)
-        if planar is None:
+        """cols[c, *k, n, *q] = what offset k reads at grid position q of padded (N, C, *extent): with
+        the compiled loops, channels split over threads; else one strided copy."""
+        n, c = padded.shape[:2]
+        loops = self.compiled_loops(padded)
+        if loops is None:
             nk = len(self.kernel)
             view = self.unfolded(padded)                                 # (N, C, *kernel, *grid)
             cols[...] = view.transpose((1,) + tuple(range(2, 2 + nk)) + (0,) + tuple(range(2 + nk, view.ndim)))
             return cols
-        loops, (kernel, shape, extent), steps = planar
-        n, c = padded.shape[:2]
-        padded, flat = padded.reshape((n, c) + extent), cols.reshape((c,) + kernel + (n,) + shape)
-        threads.parallel_for(lambda a, b: loops.unfold_strided(padded[:, a:b], *steps, flat[a:b]), c,
-                             threads.min_part(flat[0].nbytes))
+        (kernel, shape, extent), steps = self.planar()
+        planes = _np.ascontiguousarray(padded).reshape((n, c) + extent)
+        into = cols.reshape((c,) + kernel + (n,) + shape)
+        threads.parallel_for(lambda a, b: loops.unfold_strided(planes, *steps, into, a, b), c,
+                             threads.min_part(into[0].nbytes))
         return cols
 
     @property
@@ -133,9 +140,9 @@ class Grid:
         (A, planes, *extent) buffer with each offset's values added where it reads; on a flat grid
         one long strided add per offset."""
         a = cols.shape[0]
-        planar = self.planar(cols)
-        if planar is not None:
-            loops, (kernel, shape, extent), steps = planar
+        loops = self.compiled_loops(cols)
+        if loops is not None:
+            (kernel, shape, extent), steps = self.planar()
             buf = backend.numpy.empty((a, planes) + self.extent, cols.dtype)
             flat, into = cols.reshape((a,) + kernel + (planes,) + shape), buf.reshape((a, planes) + extent)
             threads.parallel_for(lambda lo, hi: loops.fold_strided(flat[lo:hi], *steps, into[lo:hi]), a,

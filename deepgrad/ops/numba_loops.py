@@ -1,10 +1,14 @@
-"""Compiled loops for depthwise convolution on the flat grid of ``grid.py`` (unit stride), with numba
-(an optional extra: ``pip install "deepgrad[fast]"``; ``depthwise.py`` falls back to NumPy without it).
+"""Compiled loops, with numba (an optional extra: ``pip install "deepgrad[fast]"``; without it the
+callers run their NumPy code): depthwise convolution on the flat grid of ``grid.py`` (unit stride),
+and im2col and its fold on strided grids for the GEMM-based convolutions.
 
-Each (n, c) plane is a flat padded row, kernel offset k reads ``row[starts[k] : starts[k] + L]``
-for the L grid positions, and each loop below makes one cache-resident pass per offset over one
-plane, where NumPy needs two full passes over the whole batch. NumPy arrays in, results written
-into arrays the caller made; no Python objects, so threads run the loops at once (``nogil``).
+On a flat grid (unit stride) each (n, c) plane is a flat padded row and kernel offset k reads
+``row[starts[k] : starts[k] + L]`` for the L grid positions; the depthwise loops make one
+cache-resident pass per offset over one plane, where NumPy needs two full passes over the whole
+batch. On strided grids (1-D as one row, or 2-D) window rows are read from column phases, where
+NumPy would copy element by element. NumPy arrays in, results written into arrays the caller made,
+no Python objects: the loops release the GIL (``nogil``), so the callers split them over threads
+without NumPy's many short GIL hand-offs.
 """
 import numpy as np
 from numba import njit
@@ -57,14 +61,14 @@ def tap_dots(padded, g, starts, dw):
 
 
 @_jit
-def unfold_strided(padded, sh, sw, dh, dw, cols):
-    """im2col for strides > 1: cols[c, ky, kx, n, i, j] = padded[n, c, i·sh + ky·dh, j·sw + kx·dw].
+def unfold_strided(padded, sh, sw, dh, dw, cols, c0, c1):
+    """im2col for strides > 1, channels [c0, c1): cols[c, ky, kx, n, i, j] = padded[n, c, i·sh + ky·dh, j·sw + kx·dw].
     Each plane is first split into its sw column phases (x = u·sw + r), so that every window row is
     a contiguous run of one phase."""
     kh, kw, oh, ow = cols.shape[1], cols.shape[2], cols.shape[4], cols.shape[5]
     eh, ew = padded.shape[2], padded.shape[3]
     phases = np.zeros((eh, sw, (ew + sw - 1) // sw), padded.dtype)
-    for c in range(cols.shape[0]):
+    for c in range(c0, c1):
         for n in range(cols.shape[3]):
             for y in range(eh):
                 row = padded[n, c, y]
