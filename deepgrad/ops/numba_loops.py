@@ -1,8 +1,6 @@
 """Compiled loops, with numba (an optional extra: ``pip install "deepgrad[fast]"``; without it the
 callers run their NumPy code): depthwise convolution on the flat grid of ``grid.py`` (unit stride),
-im2col and its fold on strided grids for the GEMM-based convolutions, and the routing of max
-pooling's gradient to the maxima (seed eq. 4.3.4), one scalar add per output instead of a masked
-pass per window offset.
+and im2col and its fold on strided grids for the GEMM-based convolutions.
 
 On a flat grid (unit stride) each (n, c) plane is a flat padded row and kernel offset k reads
 ``row[starts[k] : starts[k] + L]`` for the L grid positions; the depthwise loops make one
@@ -110,21 +108,3 @@ def fold_strided(cols, sh, sw, dh, dw, buf):
                     phase = phases[y, r]
                     for u in range((ew - r + sw - 1) // sw):
                         row[u * sw + r] = phase[u]
-
-
-@_jit
-def route(y, offsets, sh, sw, dh, dw, kh, kw, buf, c0, c1):
-    """The adjoint of picking one element per window, channels [c0, c1): buf[n, c, i·sh + ky·dh,
-    j·sw + kx·dw] += y[n, c, i, j] where offsets[n, c, i, j] = ky·kw + kx, from zero."""
-    rows, cols = np.empty(kh * kw, np.intp), np.empty(kh * kw, np.intp)   # offset k's (ky·dh, kx·dw)
-    for k in range(kh * kw):
-        rows[k], cols[k] = (k // kw) * dh, (k % kw) * dw
-    for n in range(y.shape[0]):
-        for c in range(c0, c1):
-            plane = buf[n, c]
-            plane[:] = 0
-            for i in range(y.shape[2]):
-                values, which = y[n, c, i], offsets[n, c, i]
-                for j in range(y.shape[3]):
-                    k = which[j]
-                    plane[i * sh + rows[k], j * sw + cols[k]] += values[j]

@@ -10,19 +10,13 @@
   pooling, max unpooling).
 Each pair is each other's VJP, so pooling has derivatives of every order.
 """
-from .. import backend, threads
+from .. import backend
 from ..autograd.function import Primitive
-from . import compiled
 from .grid import Grid, window_input, window_output
 
 
 def _grid(kernel, stride, dilation, size):
     return Grid(kernel, stride, dilation, size)
-
-
-def _compiled(grid, array):
-    """The compiled loops for routing max pooling's gradient: 1 or 2 spatial axes (``Grid.planar``)."""
-    return compiled.loops_for(array) if len(grid.kernel) <= 2 else None
 
 
 class WindowSum(Primitive):
@@ -72,10 +66,9 @@ def max_offsets(x, out, kernel, stride, lo, dilation, size):
     ``out``, or of the last NaN where the maximum is NaN: the element PyTorch picks."""
     xp = backend.xp_of(x)
     grid = _grid(kernel, stride, dilation, size)
-    padded = window_input(x, lo, grid.extent, fill=-xp.inf)
-    dtype = xp.int8 if len(grid.offsets) < 128 else xp.int32
-    taps = grid.taps(padded)
+    taps = grid.taps(window_input(x, lo, grid.extent, fill=-xp.inf))
     best = grid.to_grid(out)
+    dtype = xp.int8 if len(taps) < 128 else xp.int32
     offsets = xp.zeros(best.shape, dtype)
     found = xp.zeros(best.shape, bool)
     for i, t in enumerate(taps):
@@ -139,19 +132,8 @@ class WindowRoute(Primitive):
     one element its window offset names; where windows overlap, contributions add."""
     def forward(self, y, offsets, kernel, stride, lo, dilation, size):
         grid = _grid(kernel, stride, dilation, y.shape[2:])
-        loops = _compiled(grid, y)
-        if loops is None:
-            values, which = grid.to_grid(y), grid.to_grid(offsets)
-            buf = grid.fold(lambda i: _select(which == i, values), y.shape[:2])
-            return window_output(buf, lo, size)
-        (kernel2, size2, extent2), steps = grid.planar()
-        xp, lead = backend.xp_of(y), y.shape[:2]
-        values = xp.ascontiguousarray(y).reshape(lead + size2)
-        which = xp.ascontiguousarray(offsets).reshape(lead + size2)
-        buf = xp.empty(lead + extent2, y.dtype)
-        threads.parallel_for(lambda a, b: loops.route(values, which, *steps, *kernel2, buf, a, b), lead[1],
-                             threads.min_part(buf[:, 0].nbytes))
-        return window_output(buf.reshape(lead + grid.extent), lo, size)
+        values, which = grid.to_grid(y), grid.to_grid(offsets)
+        return window_output(grid.fold(lambda i: _select(which == i, values), y.shape[:2]), lo, size)
 
     def vjp(self, g, out, y, offsets, kernel, stride, lo, dilation, size):
         return (window_pick(g, offsets, kernel, stride, lo, dilation, y.shape[2:]),)
