@@ -96,6 +96,7 @@ def _time_alone(build_one, framework, reps, warmup):
     for _, step in build_one(framework):
         for _ in range(warmup):
             step()
+        _settle(step)     # the previous case's worker threads (OpenBLAS spins ~0.1 s after a GEMM) go idle
         medians.append(1e3 * statistics.median(_timed(step, reps)))
     return medians
 
