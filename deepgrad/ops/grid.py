@@ -78,7 +78,8 @@ class Grid:
         """This grid of 1 or 2 spatial axes in the 2-D terms of the compiled loops (a 1-D grid is one row):
         ((kh, kw), (oh, ow), (eh, ew)) and (sh, sw, dh, dw)."""
         pad = (1,) * (2 - len(self.kernel))
-        return tuple(pad + t for t in (self.kernel, self.size, self.extent)), (pad + self.stride) + (pad + self.dilation)
+        sizes = tuple(pad + t for t in (self.kernel, self.size, self.extent))
+        return sizes, (pad + self.stride) + (pad + self.dilation)
 
     def unfold_into(self, cols, padded):
         """cols[c, *k, n, *q] = what offset k reads at grid position q of padded (N, C, *extent): with

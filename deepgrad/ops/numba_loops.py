@@ -54,17 +54,18 @@ def tap_dots(padded, g, starts, dw):
         for c in range(g.shape[1]):
             row, gc = padded[n, c], g[n, c]
             for k in range(len(starts)):
-                read, acc = row[starts[k]:starts[k] + length], gc[0] * 0
-                for q in range(length):
+                read = row[starts[k]:starts[k] + length]
+                acc = gc[0] * read[0]          # not 0·gc[0], which is NaN where gc[0] is ±inf
+                for q in range(1, length):
                     acc += gc[q] * read[q]
                 dw[c, k] += acc
 
 
 @_jit
 def unfold_strided(padded, sh, sw, dh, dw, cols, c0, c1):
-    """im2col for strides > 1, channels [c0, c1): cols[c, ky, kx, n, i, j] = padded[n, c, i·sh + ky·dh, j·sw + kx·dw].
-    Each plane is first split into its sw column phases (x = u·sw + r), so that every window row is
-    a contiguous run of one phase."""
+    """im2col for strides > 1, channels [c0, c1):
+    cols[c, ky, kx, n, i, j] = padded[n, c, i·sh + ky·dh, j·sw + kx·dw]. Each plane is first split
+    into its sw column phases (x = u·sw + r), so that every window row is a contiguous run of one phase."""
     kh, kw, oh, ow = cols.shape[1], cols.shape[2], cols.shape[4], cols.shape[5]
     eh, ew = padded.shape[2], padded.shape[3]
     phases = np.zeros((eh, sw, (ew + sw - 1) // sw), padded.dtype)
