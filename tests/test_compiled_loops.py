@@ -66,6 +66,25 @@ def test_environment_variable_turns_compiled_loops_off(monkeypatch):
     assert compiled.loops() is not None
 
 
+def test_numba_failing_to_load_falls_back_to_numpy_with_a_warning(monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def failing(name, globals=None, locals=None, fromlist=(), level=0):
+        if fromlist and "numba_loops" in fromlist:
+            raise RuntimeError("cannot cache function 'taps': no locator available")
+        return real_import(name, globals, locals, fromlist, level)
+    compiled.loops.cache_clear()
+    monkeypatch.setattr(builtins, "__import__", failing)
+    try:
+        with pytest.warns(RuntimeWarning, match="compiled loops unavailable, using NumPy code"):
+            assert compiled.loops() is None
+    finally:
+        monkeypatch.undo()
+        compiled.loops.cache_clear()
+    assert compiled.loops() is not None
+
+
 def test_compiled_loops_only_where_they_apply():
     from deepgrad.ops import depthwise
     f32, f64, f16 = (np.zeros(1, t) for t in (np.float32, np.float64, np.float16))

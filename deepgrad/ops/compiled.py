@@ -4,6 +4,7 @@ float64. Ops ask ``loops_for(array)`` and keep their NumPy code as the fallback.
 """
 import functools
 import os
+import warnings
 
 from .. import backend
 
@@ -16,7 +17,10 @@ def loops():
         return None
     try:
         from . import numba_loops
-    except ImportError:
+    except ImportError:           # numba is not installed
+        return None
+    except RuntimeError as error:  # e.g. numba found no writable place for its cache
+        warnings.warn(f"deepgrad: compiled loops unavailable, using NumPy code ({error})", RuntimeWarning)
         return None
     return numba_loops
 
