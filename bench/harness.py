@@ -119,6 +119,17 @@ def _run_alone(script, build_one, reps, warmup):
         print(f"{name:<44} {d:>12.3f} {t:>10.3f} {d / t:>6.2f}x")
 
 
+def _compiled_loops():
+    """Whether deepgrad's compiled loops would run here, found without importing numba in this process."""
+    from importlib.metadata import PackageNotFoundError, version
+    if os.environ.get("DEEPGRAD_NUMBA") == "0":
+        return "off (DEEPGRAD_NUMBA=0)"
+    try:
+        return f"on (numba {version('numba')})"
+    except PackageNotFoundError:
+        return "off (numba not installed)"
+
+
 def run(script, build=None, reps=50, warmup=10, build_one=None):
     """Entry point of a benchmark script: ``build()`` returns [(name, deepgrad_step, torch_step)] for
     the in-process run. With ``build_one(framework)`` -> [(name, step)] it also times each framework
@@ -144,6 +155,7 @@ def run(script, build=None, reps=50, warmup=10, build_one=None):
           f"{THREADS} threads, deepgrad and PyTorch interleaved in turns of {BLOCK} in one process")
     if not set_vars:
         print(f"({' / '.join(BLAS_VARS)} are not set here, so one run covers both cases)")
+    print(f"deepgrad's compiled loops (the [fast] extra): {_compiled_loops()}")
     for label, unset in variants:
         out = subprocess.run([sys.executable, script, "--child", "--reps", str(args.reps),
                               "--warmup", str(args.warmup)], env=_child_env(unset), check=True,
