@@ -8,7 +8,9 @@ every row position up to the last real one (the few past each line's end are dro
 (``length``, ``rows``, ``fold_rows``): depthwise convolution and the fold of ``conv_transpose`` work
 on such rows. Long unit-stride runs keep NumPy's copies and elementwise loops fast. With larger
 strides (where a flat grid would mostly hold unused positions) the grid is the output shape itself and
-each offset reads an N-d strided view.
+each offset reads an N-d strided view; there, for 1 or 2 spatial axes, im2col (``unfold_into``) and
+its fold run as compiled loops when numba is installed (``compiled.py``), since NumPy would copy
+those short strided runs element by element.
 """
 import functools
 import math
