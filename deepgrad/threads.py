@@ -1,6 +1,7 @@
-"""Intra-op parallelism, as ``torch.set_num_threads``: ops whose work is many long NumPy loops
-(depthwise convolution) split it over a batch axis into parts run on a small thread pool. NumPy
-releases the GIL inside its loops, so the parts run at once. BLAS keeps its own threads.
+"""Intra-op parallelism, as ``torch.set_num_threads``: ops whose work is a few long loops (depthwise
+convolution over the batch; the compiled strided im2col and fold over channels) split it into parts
+run on a small thread pool. NumPy and the compiled loops release the GIL, so the parts run at once.
+BLAS keeps its own threads.
 
 The default is the ``OMP_NUM_THREADS`` environment variable if set, else the CPUs this process may
 use. Results depend neither on timing nor on the number of threads: the parts are fixed by the size
