@@ -13,11 +13,13 @@ All three share the parameters (stride, lo, dilation, groups) plus one size: the
 padding before each spatial axis; the padding after follows from the sizes (negative means cropped).
 Windows are unfolded with one strided view and one copy (im2col, on the flat grid of ``grid.py``)
 into one GEMM per group; the adjoint folds back with one strided add per kernel offset (no
-``np.add.at``). Depthwise convolutions take per-offset multiply-adds instead (``depthwise.py``).
+``np.add.at``). Where the flat grid would waste most of its positions (kernels large next to the
+image, as in LeNet-5's C3), the operands are laid out batch-last instead (``batch_last.py``).
+Depthwise convolutions take per-offset multiply-adds instead (``depthwise.py``).
 """
 from .. import backend
 from ..autograd.function import Primitive
-from . import depthwise
+from . import batch_last, depthwise
 from .grid import Grid, window_input, window_output
 
 
@@ -39,35 +41,62 @@ def im2col(x, grid, lo, groups):
     return cols.reshape(groups, -1, n * grid.numel)
 
 
-def _channel_major_grid(y, grid, groups):
-    """(N, C, *out_size) -> (groups, C/groups, N · grid size), zeros off the outputs."""
-    return grid.to_grid(y.swapaxes(0, 1)).reshape(groups, y.shape[1] // groups, -1)
+class _ChannelMajor:
+    """The GEMM operands for ``grid`` with positions (N, *grid) per channel: ``im2col`` and the flat
+    or strided grid of ``grid.py``."""
+    def __init__(self, grid):
+        self.grid = grid
+
+    def unfold(self, x, lo, groups):
+        return im2col(x, self.grid, lo, groups)
+
+    def positions(self, y, groups):
+        """(N, O, *out_size) -> (groups, O/groups, N · grid size), zeros off the outputs."""
+        return self.grid.to_grid(y.swapaxes(0, 1)).reshape(groups, y.shape[1] // groups, -1)
+
+    def rows(self, y, groups):
+        """``positions`` for the transposed GEMM: on a flat grid, each plane's positions run on into
+        the next (``Grid.rows``), so that ``fold`` adds one long run per kernel offset."""
+        return self.grid.rows(y.swapaxes(0, 1)).reshape(groups, y.shape[1] // groups, -1)
+
+    def outputs(self, out, batch):
+        """(O, N · grid size) GEMM results -> the (N, O, *out_size) outputs, a view."""
+        return self.grid.from_grid(out.reshape((len(out), batch) + self.grid.shape)).swapaxes(0, 1)
+
+    def fold(self, cols, batch, lo, size):
+        """Adjoint of ``unfold`` for (C, ∏kernel, positions of ``rows``), cut to spatial ``size``."""
+        return window_output(self.grid.fold_rows(cols, batch).swapaxes(0, 1), lo, size)
+
+
+def _layout(grid, batch):
+    return batch_last.BatchLast(grid) if batch_last.suits(grid, batch) else _ChannelMajor(grid)
 
 
 def _conv_forward(x, w, stride, lo, dilation, groups, size):
     grid = Grid(_spatial(w), stride, dilation, size)
     if _is_depthwise(w.shape[1], groups):
         return depthwise.conv(x, w, grid, lo, groups)
-    out = w.reshape(groups, w.shape[0] // groups, -1) @ im2col(x, grid, lo, groups)
-    return grid.from_grid(out.reshape((w.shape[0], x.shape[0]) + grid.shape)).swapaxes(0, 1)
+    layout = _layout(grid, len(x))
+    out = w.reshape(groups, w.shape[0] // groups, -1) @ layout.unfold(x, lo, groups)
+    return layout.outputs(out.reshape(w.shape[0], -1), len(x))
 
 
 def _conv_transpose_forward(y, w, stride, lo, dilation, groups, size):
     grid = Grid(_spatial(w), stride, dilation, _spatial(y))
     if _is_depthwise(w.shape[1], groups):
         return depthwise.conv_transpose(y, w, grid, lo, groups, size)
-    wm = w.reshape(groups, w.shape[0] // groups, -1)
-    cols = wm.swapaxes(-1, -2) @ grid.rows(y.swapaxes(0, 1)).reshape(groups, w.shape[0] // groups, -1)
-    buf = grid.fold_rows(cols.reshape(groups * w.shape[1], len(grid.offsets), -1), len(y))
-    return window_output(buf.swapaxes(0, 1), lo, size)
+    layout = _layout(grid, len(y))
+    cols = w.reshape(groups, w.shape[0] // groups, -1).swapaxes(-1, -2) @ layout.rows(y, groups)
+    return layout.fold(cols.reshape(groups * w.shape[1], len(grid.offsets), -1), len(y), lo, size)
 
 
 def _conv_weight_forward(x, y, stride, lo, dilation, groups, kernel):
     grid = Grid(kernel, stride, dilation, _spatial(y))
     if _is_depthwise(x.shape[1] // groups, groups):
         return depthwise.conv_weight(x, y, grid, lo, groups)
+    layout = _layout(grid, len(x))
     # dwᵀ = cols · yᵀ: with the long contraction this way round OpenBLAS runs up to twice as fast
-    dw = (im2col(x, grid, lo, groups) @ _channel_major_grid(y, grid, groups).swapaxes(-1, -2)).swapaxes(-1, -2)
+    dw = (layout.unfold(x, lo, groups) @ layout.positions(y, groups).swapaxes(-1, -2)).swapaxes(-1, -2)
     return dw.reshape((y.shape[1], x.shape[1] // groups) + tuple(kernel))
 
 
