@@ -17,6 +17,8 @@ into one GEMM per group; the adjoint folds back with one strided add per kernel 
 image, as in LeNet-5's C3), the operands are laid out batch-last instead (``batch_last.py``).
 Depthwise convolutions take per-offset multiply-adds instead (``depthwise.py``).
 """
+import contextlib
+
 from .. import backend
 from ..autograd.function import Primitive
 from . import batch_last, depthwise
@@ -72,12 +74,39 @@ def _layout(grid, batch):
     return batch_last.BatchLast(grid) if batch_last.suits(grid, batch) else _ChannelMajor(grid)
 
 
+_unfolded = None     # inside ``_unfolding_once``: {key: (array, its unfolded windows)}
+
+
+@contextlib.contextmanager
+def _unfolding_once():
+    """Within, unfolding one array the same way twice reuses the first result: ConvTranspose's VJP
+    unfolds the cotangent's windows for both its gradients. (Entries hold their array, so no other
+    array can take its id while the scope lasts.)"""
+    global _unfolded
+    outer, _unfolded = _unfolded, {}
+    try:
+        yield
+    finally:
+        _unfolded = outer
+
+
+def _unfold(layout, x, lo, groups):
+    """``layout.unfold(x, lo, groups)``, shared within ``_unfolding_once``."""
+    if _unfolded is None:
+        return layout.unfold(x, lo, groups)
+    g = layout.grid
+    key = (id(x), x.shape, x.dtype, g.kernel, g.stride, g.dilation, g.size, tuple(lo), groups)
+    if key not in _unfolded:
+        _unfolded[key] = (x, layout.unfold(x, lo, groups))
+    return _unfolded[key][1]
+
+
 def _conv_forward(x, w, stride, lo, dilation, groups, size):
     grid = Grid(_spatial(w), stride, dilation, size)
     if _is_depthwise(w.shape[1], groups):
         return depthwise.conv(x, w, grid, lo, groups)
     layout = _layout(grid, len(x))
-    out = w.reshape(groups, w.shape[0] // groups, -1) @ layout.unfold(x, lo, groups)
+    out = w.reshape(groups, w.shape[0] // groups, -1) @ _unfold(layout, x, lo, groups)
     return layout.outputs(out.reshape(w.shape[0], -1), len(x))
 
 
@@ -96,7 +125,7 @@ def _conv_weight_forward(x, y, stride, lo, dilation, groups, kernel):
         return depthwise.conv_weight(x, y, grid, lo, groups)
     layout = _layout(grid, len(x))
     # dwᵀ = cols · yᵀ: with the long contraction this way round OpenBLAS runs up to twice as fast
-    dw = (layout.unfold(x, lo, groups) @ layout.positions(y, groups).swapaxes(-1, -2)).swapaxes(-1, -2)
+    dw = (_unfold(layout, x, lo, groups) @ layout.positions(y, groups).swapaxes(-1, -2)).swapaxes(-1, -2)
     return dw.reshape((y.shape[1], x.shape[1] // groups) + tuple(kernel))
 
 
@@ -128,8 +157,9 @@ class ConvTranspose(Primitive):
         return _conv_transpose_forward(y, w, stride, lo, dilation, groups, size)
 
     def vjp(self, g, out, y, w, stride, lo, dilation, groups, size):
-        return (conv(g, w, stride, lo, dilation, groups, _spatial(y)) if y.requires_grad else None,
-                conv_weight(g, y, stride, lo, dilation, groups, _spatial(w)) if w.requires_grad else None)
+        with _unfolding_once():    # both gradients read the windows of g
+            return (conv(g, w, stride, lo, dilation, groups, _spatial(y)) if y.requires_grad else None,
+                    conv_weight(g, y, stride, lo, dilation, groups, _spatial(w)) if w.requires_grad else None)
 
     def jvp(self, tangents, out, y, w, stride, lo, dilation, groups, size):
         return _bilinear_jvp(conv_transpose, tangents, y, w, (stride, lo, dilation, groups, size))

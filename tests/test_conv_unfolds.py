@@ -1,0 +1,48 @@
+"""How often the GEMM convolutions unfold their windows: ConvTranspose's VJP unfolds the cotangent
+once for both gradients, and nothing is reused outside that scope (an array changed in place between
+two calls is unfolded afresh)."""
+import numpy as np
+import pytest
+
+import deepgrad as dg
+import deepgrad.nn.functional as F
+from deepgrad.ops import batch_last, conv
+
+
+@pytest.fixture
+def unfolds(monkeypatch):
+    count = []
+    for layout in (conv._ChannelMajor, batch_last.BatchLast):
+        real = layout.unfold
+
+        def counting(self, x, lo, groups, real=real):
+            count.append(x.shape)
+            return real(self, x, lo, groups)
+        monkeypatch.setattr(layout, "unfold", counting)
+    return count
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv_transpose_backward_unfolds_the_cotangent_once(stride, unfolds):
+    rng = np.random.default_rng(0)
+    y = dg.tensor(rng.standard_normal((4, 3, 5, 5)), requires_grad=True)
+    w = dg.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
+    out = F.conv_transpose2d(y, w, stride=stride, padding=1)
+    assert unfolds == []                       # the forward pass folds, it does not unfold
+    g = dg.tensor(rng.standard_normal(out.shape))
+    out.backward(g)
+    assert unfolds == [out.shape]
+    # the shared windows give what the two gradients give computed apart
+    np.testing.assert_allclose(y.grad.numpy(), F.conv2d(g, w, stride=stride, padding=1).numpy(), rtol=1e-12)
+    dw = conv.conv_weight(g, y, (stride, stride), (1, 1), (1, 1), 1, (3, 3))
+    np.testing.assert_allclose(w.grad.numpy(), dw.numpy(), rtol=1e-12)
+    assert len(unfolds) == 3
+
+
+def test_nothing_is_reused_outside_the_vjp(unfolds):
+    x = dg.tensor(np.ones((2, 1, 4, 4)))
+    w = dg.tensor(np.ones((1, 1, 3, 3)))
+    first = F.conv2d(x, w).numpy().copy()
+    x.data[...] = 2.0                              # the same array, changed in place
+    np.testing.assert_array_equal(F.conv2d(x, w).numpy(), 2 * first)
+    assert len(unfolds) == 2
