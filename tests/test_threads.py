@@ -81,23 +81,3 @@ def _depthwise_in_child(x, w):
     import deepgrad.threads
     deepgrad.threads.PART_BYTES = 1
     return F.conv2d(dg.tensor(x), dg.tensor(w), padding=1, groups=3).numpy()
-
-
-def test_strided_im2col_and_fold_identical_for_any_thread_count(restore_threads, monkeypatch):
-    """The compiled strided unfold and fold split channels over threads; each part writes its own."""
-    monkeypatch.setattr("deepgrad.threads.PART_BYTES", 1)
-    rng = np.random.default_rng(1)
-    x0 = rng.standard_normal((3, 6, 11, 11)).astype(np.float32)
-    w0 = rng.standard_normal((5, 6, 3, 3)).astype(np.float32)
-
-    def run():
-        x, w = dg.tensor(x0, requires_grad=True), dg.tensor(w0, requires_grad=True)
-        y = F.conv_transpose2d(F.conv2d(x, w, stride=2, padding=1), w, stride=2, padding=1)
-        (y * y).sum().backward()
-        return y.numpy(), x.grad.numpy(), w.grad.numpy()
-
-    dg.set_num_threads(1)
-    one = run()
-    dg.set_num_threads(3)
-    for a, b in zip(one, run()):
-        np.testing.assert_array_equal(a, b)

@@ -62,14 +62,14 @@ def tap_dots(padded, g, starts, dw):
 
 
 @_jit
-def unfold_strided(padded, sh, sw, dh, dw, cols, c0, c1):
-    """im2col for strides > 1, channels [c0, c1):
+def unfold_strided(padded, sh, sw, dh, dw, cols):
+    """im2col for strides > 1:
     cols[c, ky, kx, n, i, j] = padded[n, c, i·sh + ky·dh, j·sw + kx·dw]. Each plane is first split
     into its sw column phases (x = u·sw + r), so that every window row is a contiguous run of one phase."""
     kh, kw, oh, ow = cols.shape[1], cols.shape[2], cols.shape[4], cols.shape[5]
     eh, ew = padded.shape[2], padded.shape[3]
     phases = np.zeros((eh, sw, (ew + sw - 1) // sw), padded.dtype)
-    for c in range(c0, c1):
+    for c in range(cols.shape[0]):
         for n in range(cols.shape[3]):
             for y in range(eh):
                 row = padded[n, c, y]
