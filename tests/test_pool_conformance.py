@@ -381,6 +381,24 @@ def test_max_unpool_overlapping_windows_write_once():
     np.testing.assert_array_equal(F.max_unpool1d(y, idx, 3, 1).numpy(), ref.numpy())
 
 
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("padding,size", [(0, (8, 8)), (0, (9, 7)), (1, (8, 8)), (1, (7, 10))])
+def test_tiling_windows_backward_matches_torch(kind, padding, size):
+    """Windows with stride = kernel tile the padded input: the backward pass writes each position
+    once instead of adding into zeros. Ties (ReLU zeros), ±inf, cropped and padded edges included."""
+    rng = np.random.default_rng(sum(size) + padding)
+    x = np.maximum(rng.standard_normal((2, 3) + size), 0)
+    x[0, 0, 0, :3] = np.inf
+    x[1, 2, 1, 1] = -np.inf
+    g = rng.standard_normal(tuple(tF.max_pool2d(torch.from_numpy(x), 2, padding=padding).shape))
+    g[0, 1, 0, 0] = np.inf
+    dg_fn, t_fn = (F.max_pool2d, tF.max_pool2d) if kind == "max" else (F.avg_pool2d, tF.avg_pool2d)
+    xd, xt = dg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    dg_fn(xd, 2, padding=padding).backward(dg.tensor(g))
+    t_fn(xt, 2, padding=padding).backward(torch.from_numpy(g))
+    np.testing.assert_array_equal(xd.grad.numpy(), xt.grad.numpy())
+
+
 # --------------------------------------------------------------------------------------------
 # second derivatives
 # --------------------------------------------------------------------------------------------
@@ -393,6 +411,8 @@ GRADGRAD_CASES = [
     ("avg_pool1d-p1", (1, 2, 5), lambda x: F.avg_pool1d(x, 3, 2, padding=1)),
     ("adaptive_avg_pool2d-3x2", (1, 1, 5, 5), lambda x: F.adaptive_avg_pool2d(x, (3, 2))),
     ("adaptive_max_pool1d-3", (1, 2, 7), lambda x: F.adaptive_max_pool1d(x, 3)),
+    ("max_pool2d-tiling", (1, 2, 4, 6), lambda x: F.max_pool2d(x, 2)),
+    ("avg_pool2d-tiling-p1", (1, 1, 4, 5), lambda x: F.avg_pool2d(x, (2, 3), padding=1)),
     ("max_unpool2d-round-trip", (1, 1, 4, 4),
      lambda x: F.max_unpool2d(*F.max_pool2d(x, 2, return_indices=True), 2)),
 ]

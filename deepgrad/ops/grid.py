@@ -183,14 +183,25 @@ class Grid:
         self.from_grid(grid)[...] = y
         return grid
 
+    @functools.cached_property
+    def tiles(self):
+        """Whether the windows tile the padded input: each position is read once, by one offset at one
+        grid position (stride = kernel, no dilation), as in the usual 2×2 pooling."""
+        return self.stride == self.kernel and all(d == 1 for d in self.dilation)
+
     def fold(self, pieces, lead):
         """Adjoint of reading: a zero (*lead, *extent) buffer with ``pieces(i)`` ((*lead, *grid), for the
-        i-th offset) added where that offset reads, one strided add per offset."""
+        i-th offset) added where that offset reads, one strided add per offset; where the windows tile
+        the input, one strided write per offset instead (no zero fill, no add)."""
         buf = None
         for i in range(len(self.offsets)):
             piece = pieces(i)
             if buf is None:
-                buf = backend.xp_of(piece).zeros(tuple(lead) + self.extent, piece.dtype)
+                xp = backend.xp_of(piece)
+                buf = (xp.empty if self.tiles else xp.zeros)(tuple(lead) + self.extent, piece.dtype)
                 views = self.taps(buf)
-            views[i] += piece
+            if self.tiles:
+                views[i][...] = piece
+            else:
+                views[i] += piece
         return buf
