@@ -21,7 +21,7 @@ import contextlib
 
 from .. import backend
 from ..autograd.function import Primitive
-from . import batch_last, depthwise
+from . import batch_last, depthwise, gemm
 from .grid import Grid, window_input, window_output
 
 
@@ -125,7 +125,7 @@ def _conv_weight_forward(x, y, stride, lo, dilation, groups, kernel):
         return depthwise.conv_weight(x, y, grid, lo, groups)
     layout = _layout(grid, len(x))
     # dwᵀ = cols · yᵀ: with the long contraction this way round OpenBLAS runs up to twice as fast
-    dw = (_unfold(layout, x, lo, groups) @ layout.positions(y, groups).swapaxes(-1, -2)).swapaxes(-1, -2)
+    dw = gemm.inner(_unfold(layout, x, lo, groups), layout.positions(y, groups)).swapaxes(-1, -2)
     return dw.reshape((y.shape[1], x.shape[1] // groups) + tuple(kernel))
 
 
