@@ -1,6 +1,6 @@
-"""How often the GEMM convolutions unfold their windows: ConvTranspose's VJP unfolds the cotangent
-once for both gradients, and nothing is reused outside that scope (an array changed in place between
-two calls is unfolded afresh)."""
+"""How often the GEMM convolutions lay out their operands: ConvTranspose's VJP unfolds the cotangent
+once for both gradients, Conv's VJP makes one batch-last copy of it, and nothing is reused outside
+that scope (an array changed in place between two calls is unfolded afresh)."""
 import numpy as np
 import pytest
 
@@ -46,3 +46,16 @@ def test_nothing_is_reused_outside_the_vjp(unfolds):
     x.data[...] = 2.0                              # the same array, changed in place
     np.testing.assert_array_equal(F.conv2d(x, w).numpy(), 2 * first)
     assert len(unfolds) == 2
+
+
+def test_conv_backward_moves_the_cotangent_to_batch_last_once(monkeypatch):
+    moved = []
+    real = batch_last._moved
+    monkeypatch.setattr(batch_last, "_moved", lambda a: (moved.append(a.shape), real(a))[1])
+    rng = np.random.default_rng(1)
+    x = dg.tensor(rng.standard_normal((128, 6, 14, 14)), requires_grad=True)     # LeNet-5's C3: batch-last
+    w = dg.tensor(rng.standard_normal((16, 6, 5, 5)), requires_grad=True)
+    y = F.conv2d(x, w)
+    assert moved == [x.shape]
+    y.backward(dg.tensor(rng.standard_normal(y.shape)))
+    assert moved[1:].count(y.shape) == 1 and moved[1:].count(x.shape) == 1    # g once; x again for dw

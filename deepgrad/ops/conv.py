@@ -74,31 +74,33 @@ def _layout(grid, batch):
     return batch_last.BatchLast(grid) if batch_last.suits(grid, batch) else _ChannelMajor(grid)
 
 
-_unfolded = None     # inside ``_unfolding_once``: {key: (array, its unfolded windows)}
+_shared = None     # inside ``_sharing``: {key: (array, the layout of it)}
 
 
 @contextlib.contextmanager
-def _unfolding_once():
-    """Within, unfolding one array the same way twice reuses the first result: ConvTranspose's VJP
-    unfolds the cotangent's windows for both its gradients. (Entries hold their array, so no other
-    array can take its id while the scope lasts.)"""
-    global _unfolded
-    outer, _unfolded = _unfolded, {}
+def _sharing():
+    """Within, laying out one array the same way twice reuses the first result: the VJPs need the
+    cotangent's windows (ConvTranspose) or its batch-last copy (Conv) for both their gradients.
+    (Entries hold their array, so no other array can take its id while the scope lasts.)"""
+    global _shared
+    outer, _shared = _shared, {}
     try:
         yield
     finally:
-        _unfolded = outer
+        _shared = outer
 
 
-def _unfold(layout, x, lo, groups):
-    """``layout.unfold(x, lo, groups)``, shared within ``_unfolding_once``."""
-    if _unfolded is None:
-        return layout.unfold(x, lo, groups)
+def _laid_out(layout, how, x, *args):
+    """``layout.<how>(x, *args)``, computed once per array within ``_sharing`` (the key is the method
+    itself: in the batch-last layout ``rows`` and ``positions`` are one)."""
+    method = getattr(type(layout), how)
+    if _shared is None:
+        return method(layout, x, *args)
     g = layout.grid
-    key = (id(x), x.shape, x.dtype, g.kernel, g.stride, g.dilation, g.size, tuple(lo), groups)
-    if key not in _unfolded:
-        _unfolded[key] = (x, layout.unfold(x, lo, groups))
-    return _unfolded[key][1]
+    key = (method, id(x), x.shape, x.dtype, g.kernel, g.stride, g.dilation, g.size) + args
+    if key not in _shared:
+        _shared[key] = (x, method(layout, x, *args))
+    return _shared[key][1]
 
 
 def _conv_forward(x, w, stride, lo, dilation, groups, size):
@@ -106,7 +108,7 @@ def _conv_forward(x, w, stride, lo, dilation, groups, size):
     if _is_depthwise(w.shape[1], groups):
         return depthwise.conv(x, w, grid, lo, groups)
     layout = _layout(grid, len(x))
-    out = w.reshape(groups, w.shape[0] // groups, -1) @ _unfold(layout, x, lo, groups)
+    out = w.reshape(groups, w.shape[0] // groups, -1) @ _laid_out(layout, "unfold", x, tuple(lo), groups)
     return layout.outputs(out.reshape(w.shape[0], -1), len(x))
 
 
@@ -115,7 +117,8 @@ def _conv_transpose_forward(y, w, stride, lo, dilation, groups, size):
     if _is_depthwise(w.shape[1], groups):
         return depthwise.conv_transpose(y, w, grid, lo, groups, size)
     layout = _layout(grid, len(y))
-    cols = w.reshape(groups, w.shape[0] // groups, -1).swapaxes(-1, -2) @ layout.rows(y, groups)
+    wt = w.reshape(groups, w.shape[0] // groups, -1).swapaxes(-1, -2)
+    cols = wt @ _laid_out(layout, "rows", y, groups)
     return layout.fold(cols.reshape(groups * w.shape[1], len(grid.offsets), -1), len(y), lo, size)
 
 
@@ -125,7 +128,8 @@ def _conv_weight_forward(x, y, stride, lo, dilation, groups, kernel):
         return depthwise.conv_weight(x, y, grid, lo, groups)
     layout = _layout(grid, len(x))
     # dwᵀ = cols · yᵀ: with the long contraction this way round OpenBLAS runs up to twice as fast
-    dw = gemm.inner(_unfold(layout, x, lo, groups), layout.positions(y, groups)).swapaxes(-1, -2)
+    cols = _laid_out(layout, "unfold", x, tuple(lo), groups)
+    dw = gemm.inner(cols, _laid_out(layout, "positions", y, groups)).swapaxes(-1, -2)
     return dw.reshape((y.shape[1], x.shape[1] // groups) + tuple(kernel))
 
 
@@ -143,8 +147,9 @@ class Conv(Primitive):
         return _conv_forward(x, w, stride, lo, dilation, groups, size)
 
     def vjp(self, g, out, x, w, stride, lo, dilation, groups, size):
-        return (conv_transpose(g, w, stride, lo, dilation, groups, _spatial(x)) if x.requires_grad else None,
-                conv_weight(x, g, stride, lo, dilation, groups, _spatial(w)) if w.requires_grad else None)
+        with _sharing():    # in the batch-last layout both gradients read g's batch-last copy
+            return (conv_transpose(g, w, stride, lo, dilation, groups, _spatial(x)) if x.requires_grad else None,
+                    conv_weight(x, g, stride, lo, dilation, groups, _spatial(w)) if w.requires_grad else None)
 
     def jvp(self, tangents, out, x, w, stride, lo, dilation, groups, size):
         return _bilinear_jvp(conv, tangents, x, w, (stride, lo, dilation, groups, size))
@@ -157,7 +162,7 @@ class ConvTranspose(Primitive):
         return _conv_transpose_forward(y, w, stride, lo, dilation, groups, size)
 
     def vjp(self, g, out, y, w, stride, lo, dilation, groups, size):
-        with _unfolding_once():    # both gradients read the windows of g
+        with _sharing():    # both gradients read the windows of g
             return (conv(g, w, stride, lo, dilation, groups, _spatial(y)) if y.requires_grad else None,
                     conv_weight(g, y, stride, lo, dilation, groups, _spatial(w)) if w.requires_grad else None)
 
