@@ -407,3 +407,19 @@ def test_logsumexp_of_all_minus_infinity_is_minus_infinity():
     out = dg.logsumexp(dg.tensor([[-np.inf, -np.inf], [0.0, -np.inf]]), 1)
     np.testing.assert_array_equal(out.numpy(), torch.logsumexp(torch.tensor([[-np.inf, -np.inf], [0.0, -np.inf]]), 1))
 
+
+
+@pytest.mark.parametrize("shape,axes", [((4, 3, 5, 6), (0, 2, 3)), ((4, 3, 5), (0, 2)), ((2, 7), (0,)),
+                                        ((3, 4, 5), (1, 2)), ((3, 4, 5), (2,)), ((3, 4, 5), (0, 2))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_normalize_array_mean_equals_numpy_mean(shape, axes, dtype):
+    """The per-channel / trailing means that batch, layer and group norm take by matrix-vector products."""
+    from deepgrad.ops.normalize import array_mean
+    rng = np.random.default_rng(len(shape) + sum(axes))
+    a = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+    for arr in (a, np.asfortranarray(a)):
+        got = array_mean(arr, axes)
+        expected = arr.mean(axes, keepdims=True)
+        assert got.shape == expected.shape and got.dtype == expected.dtype
+        tol = {np.float16: 1e-2, np.float32: 1e-6, np.float64: 1e-14}[dtype]
+        np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)

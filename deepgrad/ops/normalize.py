@@ -6,10 +6,42 @@ the JVP are the same map: v ↦ istd · (v − mean(v) − x̂ · mean(v · x̂)
 for arrays and Tensors alike. When no derivative of the result can be taken (grad mode off and no
 forward tangents, as in a plain ``backward()``), it runs on raw arrays; otherwise on Tensors, so
 second derivatives stay exact.
+
+On arrays the means over the normalised axes are matrix-vector products with a vector of ones where
+the axes allow it (batch norm's batch and spatial axes, or trailing axes): BLAS sums a (32, 16, 32, 32)
+batch per channel about 5x faster than NumPy's reduction over those axes.
 """
+import math
+
+from .. import backend
 from ..autograd import function
 from ..autograd.function import Primitive, apply
 from ..autograd.tensor import Tensor
+
+
+def array_mean(a, axes):
+    """``a.mean(axes, keepdims=True)`` for an array; by matrix-vector products for the batch-norm
+    axes (0, 2, 3, ...) and for trailing axes."""
+    nd, xp = a.ndim, backend.xp_of(a)
+    per_channel = nd >= 2 and axes == (0,) + tuple(range(2, nd))
+    trailing = axes == tuple(range(nd - len(axes), nd))
+    if a.size == 0 or not (per_channel or trailing) or a.dtype.char not in "fd":   # BLAS: float32/64
+        return a.mean(axes, keepdims=True)
+    count = math.prod(a.shape[i] for i in axes)
+    if per_channel:
+        rows = a.reshape(a.shape[0] * a.shape[1], -1)
+        sums = (rows @ xp.ones(rows.shape[1], a.dtype)).reshape(a.shape[:2]).sum(0)
+        return (sums / a.dtype.type(count)).reshape((1, a.shape[1]) + (1,) * (nd - 2))
+    lead = a.shape[:nd - len(axes)]
+    rows = a.reshape(math.prod(lead), count)
+    return ((rows @ xp.ones(count, a.dtype)) / a.dtype.type(count)).reshape(lead + (1,) * len(axes))
+
+
+def moments(x, axes):
+    """Array ``x``'s mean over ``axes`` (kept as size-1 axes), x − mean, and the biased variance."""
+    mean = array_mean(x, axes)
+    centred = x - mean
+    return mean, centred, array_mean(centred * centred, axes)
 
 
 def _inverse_std(x, axes, eps):
@@ -17,8 +49,8 @@ def _inverse_std(x, axes, eps):
     return ((centred * centred).mean(axes, keepdims=True) + eps) ** -0.5
 
 
-def _normal_map(v, xhat, istd, axes):
-    return istd * (v - v.mean(axes, keepdims=True) - xhat * (v * xhat).mean(axes, keepdims=True))
+def _normal_map(v, xhat, istd, mean):
+    return istd * (v - mean(v) - xhat * mean(v * xhat))
 
 
 def _differentiable(*tensors):
@@ -28,13 +60,14 @@ def _differentiable(*tensors):
 
 class Normalize(Primitive):
     def forward(self, x, axes, eps):
-        centred = x - x.mean(axes, keepdims=True)
-        return centred * ((centred * centred).mean(axes, keepdims=True) + eps) ** -0.5
+        _, centred, var = moments(x, axes)
+        return centred * (var + eps) ** -0.5
 
     def _map(self, v, out, x, axes, eps):
         if _differentiable(v, out, x):
-            return _normal_map(v, out, _inverse_std(x, axes, eps), axes)
-        return Tensor.wrap(_normal_map(v.data, out.data, _inverse_std(x.data, axes, eps), axes))
+            return _normal_map(v, out, _inverse_std(x, axes, eps), lambda t: t.mean(axes, keepdims=True))
+        istd = (moments(x.data, axes)[2] + eps) ** -0.5
+        return Tensor.wrap(_normal_map(v.data, out.data, istd, lambda a: array_mean(a, axes)))
 
     def vjp(self, g, out, x, axes, eps):
         return (self._map(g, out, x, axes, eps),)

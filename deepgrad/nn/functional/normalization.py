@@ -12,13 +12,13 @@ import math
 from ... import backend
 from ...autograd.tensor import Tensor
 from ...ops.common import lift
-from ...ops.normalize import normalize
+from ...ops.normalize import moments, normalize
 
 
 def _batch_statistics(x, axes):
     """The batch mean and biased variance per channel, as arrays (for the running statistics)."""
-    mean = x.data.mean(axis=axes)
-    return mean, x.data.var(axis=axes)
+    mean, _, var = moments(x.data, axes)
+    return mean.reshape(-1), var.reshape(-1)
 
 
 def _channel_view(t, ndim):
