@@ -59,3 +59,16 @@ def test_conv_backward_moves_the_cotangent_to_batch_last_once(monkeypatch):
     assert moved == [x.shape]
     y.backward(dg.tensor(rng.standard_normal(y.shape)))
     assert moved[1:].count(y.shape) == 1 and moved[1:].count(x.shape) == 1    # g once; x again for dw
+
+
+def test_a_sharing_scope_belongs_to_the_thread_that_opened_it():
+    import threading
+
+    seen = []
+    with conv._sharing():
+        other = threading.Thread(target=lambda: seen.append(getattr(conv._scope, "shared", None)))
+        other.start()
+        other.join()
+        assert conv._scope.shared == {}
+    assert seen == [None]
+    assert conv._scope.shared is None

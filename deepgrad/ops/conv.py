@@ -18,6 +18,7 @@ image, as in LeNet-5's C3), the operands are laid out batch-last instead (``batc
 Depthwise convolutions take per-offset multiply-adds instead (``depthwise.py``).
 """
 import contextlib
+import threading
 
 from .. import backend
 from ..autograd.function import Primitive
@@ -74,33 +75,35 @@ def _layout(grid, batch):
     return batch_last.BatchLast(grid) if batch_last.suits(grid, batch) else _ChannelMajor(grid)
 
 
-_shared = None     # inside ``_sharing``: {key: (array, the layout of it)}
+_scope = threading.local()     # .shared inside ``_sharing``: {key: (array, the layout of it)}
 
 
 @contextlib.contextmanager
 def _sharing():
     """Within, laying out one array the same way twice reuses the first result: the VJPs need the
     cotangent's windows (ConvTranspose) or its batch-last copy (Conv) for both their gradients.
-    (Entries hold their array, so no other array can take its id while the scope lasts.)"""
-    global _shared
-    outer, _shared = _shared, {}
+    (Entries hold their array, so no other array can take its id while the scope lasts; the scope
+    belongs to the thread that opened it.)"""
+    outer = getattr(_scope, "shared", None)
+    _scope.shared = {}
     try:
         yield
     finally:
-        _shared = outer
+        _scope.shared = outer
 
 
 def _laid_out(layout, how, x, *args):
     """``layout.<how>(x, *args)``, computed once per array within ``_sharing`` (the key is the method
     itself: in the batch-last layout ``rows`` and ``positions`` are one)."""
     method = getattr(type(layout), how)
-    if _shared is None:
+    shared = getattr(_scope, "shared", None)
+    if shared is None:
         return method(layout, x, *args)
     g = layout.grid
     key = (method, id(x), x.shape, x.dtype, g.kernel, g.stride, g.dilation, g.size) + args
-    if key not in _shared:
-        _shared[key] = (x, method(layout, x, *args))
-    return _shared[key][1]
+    if key not in shared:
+        shared[key] = (x, method(layout, x, *args))
+    return shared[key][1]
 
 
 def _conv_forward(x, w, stride, lo, dilation, groups, size):
