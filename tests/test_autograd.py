@@ -104,6 +104,33 @@ def test_no_grad_context_manager_records_nothing_and_restores():
     assert z.requires_grad and z.grad_fn == "mul"
 
 
+def test_grad_mode_is_per_thread():
+    """As in PyTorch: a thread under no_grad (or one running backward, which turns recording off while
+    it runs) leaves recording on in the others; a new thread starts with it on."""
+    import threading
+    x = leaf([3.0])
+    inside, entered, leave = [], threading.Event(), threading.Event()
+
+    def other():
+        with dg.no_grad():
+            entered.set()
+            leave.wait(5)
+            inside.append((dg.is_grad_enabled(), (x * 2.0).requires_grad))
+    worker = threading.Thread(target=other)
+    worker.start()
+    entered.wait(5)
+    assert dg.is_grad_enabled() and (x * 2.0).requires_grad      # the other thread's no_grad is its own
+    leave.set()
+    worker.join()
+    assert inside == [(False, False)]
+    with dg.no_grad():
+        fresh = []
+        starter = threading.Thread(target=lambda: fresh.append(dg.is_grad_enabled()))
+        starter.start()
+        starter.join()
+    assert fresh == [True]
+
+
 def test_grad_mode_restored_after_exception():
     with pytest.raises(KeyError):
         with dg.no_grad():

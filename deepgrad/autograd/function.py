@@ -8,11 +8,18 @@ A primitive has three parts, all given the Tensors of one application:
 Both rules are written with Tensor operations, so derivatives of derivatives come for free.
 """
 import functools
+import threading
 from contextlib import contextmanager
 
 from .tensor import Tensor
 
-_grad_enabled = True
+
+class _ThreadState(threading.local):
+    """Grad mode, per thread (as in PyTorch): ``no_grad`` in one thread leaves the others recording."""
+    grad_enabled = True
+
+
+_thread = _ThreadState()
 _recorder = None        # deepgrad.static's tracer while it records a function: it then runs every apply()
 _levels = []            # active forward-mode levels, outermost first (ids increase inwards)
 _level_counter = [0]
@@ -50,7 +57,7 @@ def finish(prim, inputs, params, out):
     out._fw = None
     out.requires_grad = False
     out._node = None
-    if _grad_enabled and prim.differentiable:
+    if _thread.grad_enabled and prim.differentiable:
         for t in inputs:
             if t.requires_grad:
                 out.requires_grad = True
@@ -111,12 +118,13 @@ def forward_level():
 
 
 def is_grad_enabled():
-    return _grad_enabled
+    """Whether operations in this thread are recorded for reverse mode."""
+    return _thread.grad_enabled
 
 
 def set_grad_enabled(mode):
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, bool(mode)
+    """Turn recording in this thread on or off; returns the previous mode."""
+    previous, _thread.grad_enabled = _thread.grad_enabled, bool(mode)
     return previous
 
 

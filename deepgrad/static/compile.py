@@ -103,10 +103,11 @@ def _write(tensor, value):
 
 
 def _needs_autograd(tensors):
-    if not function._grad_enabled and not function._levels:
+    grad_enabled = function.is_grad_enabled()
+    if not grad_enabled and not function._levels:
         return False
     for t in tensors:
-        if isinstance(t, Tensor) and ((function._grad_enabled and t.requires_grad) or (function._levels and t._fw)):
+        if isinstance(t, Tensor) and ((grad_enabled and t.requires_grad) or (function._levels and t._fw)):
             return True
     return False
 
