@@ -239,6 +239,15 @@ def test_repr_matches_torch():
         repr(tnn.ModuleDict({"a": tnn.ReLU(), "b": tnn.Linear(2, 3)}))
 
 
+def test_module_list_repr_folds_repeats_as_torch():
+    def build(lib):
+        return lib.ModuleList([lib.Linear(2, 2) for _ in range(3)] + [lib.ReLU(), lib.Linear(2, 2)]
+                              + [lib.Sequential(lib.Linear(2, 3), lib.ReLU()) for _ in range(2)])
+    assert repr(build(nn)) == repr(build(tnn))
+    assert repr(nn.ModuleList()) == repr(tnn.ModuleList())
+    assert repr(nn.ModuleList([nn.ReLU()])) == repr(tnn.ModuleList([tnn.ReLU()]))
+
+
 def test_repr_of_a_custom_module_with_extra_repr():
     class Scale(nn.Module):
         def __init__(self):
