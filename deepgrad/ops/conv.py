@@ -15,7 +15,9 @@ Windows are unfolded with one strided view and one copy (im2col, on the flat gri
 into one GEMM per group; the adjoint folds back with one strided add per kernel offset (no
 ``np.add.at``). Where the flat grid would waste most of its positions (kernels large next to the
 image, as in LeNet-5's C3), the operands are laid out batch-last instead (``batch_last.py``).
-Depthwise convolutions take per-offset multiply-adds instead (``depthwise.py``).
+Depthwise convolutions take per-offset multiply-adds instead (``depthwise.py``). Each VJP lays out
+the output gradient once for both its gradients (``_sharing``); the weight gradient's product is
+taken in pieces where the weights are tiny (``gemm.py``).
 """
 import contextlib
 import threading
