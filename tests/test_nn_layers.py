@@ -515,6 +515,33 @@ def test_channel_dropout_zeroes_whole_channels(cls, shape):
     assert abs((per_channel[:, 0] == 0).mean() - 0.4) < 0.07    # >= 600 channels: 3.5 standard errors
 
 
+@pytest.mark.parametrize("fn, shape", [(F.dropout, (20, 30)), (F.dropout1d, (6, 5, 7)), (F.dropout1d, (5, 7)),
+                                       (F.dropout2d, (6, 5, 3, 4)), (F.dropout3d, (4, 5, 2, 3, 2))])
+def test_functional_dropout_inplace_writes_into_its_input(fn, shape):
+    """As PyTorch: inplace=True changes the input and returns it; where the input is recorded for
+    reverse mode (requires grad, grad mode on) it raises instead of silently leaving it unchanged."""
+    x = dg.ones(*shape)
+    y = fn(x, 0.5, inplace=True)
+    assert y is x
+    assert set(np.unique(x.numpy())) <= {0.0, 2.0} and (x.numpy() == 0).any()
+    leaf = dg.ones(*shape, requires_grad=True)
+    with pytest.raises(RuntimeError, match="inplace=True on a tensor that requires grad"):
+        fn(leaf, 0.5, inplace=True)
+    np.testing.assert_array_equal(leaf.numpy(), 1.0)
+    with dg.no_grad():
+        assert fn(leaf, 0.5, inplace=True) is leaf
+    assert fn(dg.ones(*shape), 0.5, training=False, inplace=True).numpy().min() == 1.0
+
+
+def test_dropout_modules_with_inplace_return_a_new_tensor_during_training():
+    x = dg.ones(8, 4, 3, 3, requires_grad=True)
+    for layer in (nn.Dropout(0.5, inplace=True), nn.Dropout2d(0.5, inplace=True)):
+        y = layer(x * 1.0)
+        y.sum().backward()
+    np.testing.assert_array_equal(x.numpy(), 1.0)
+    assert x.grad is not None
+
+
 def test_dropout2d_3d_input_is_channelwise_1d_like_torch():
     with pytest.warns(UserWarning, match="3D input"):
         y = F.dropout2d(dg.ones(40, 8, 5), 0.5).numpy()

@@ -1,6 +1,7 @@
 """Dropout layers (seed 4.6; Srivastava et al. 2014): active in training mode, the identity in eval
 mode. Masks come from deepgrad's seeded generator. ``inplace`` is accepted for PyTorch
-compatibility (and shown in the repr); the output is always a new tensor."""
+compatibility (and shown in the repr); the output is always a new tensor (deepgrad does not track
+in-place changes, and models use the returned tensor)."""
 from .. import functional as F
 from ..module import Module
 
@@ -14,7 +15,7 @@ class _DropoutNd(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return self._function(input, self.p, self.training, self.inplace)
+        return self._function(input, self.p, self.training)
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
