@@ -1,6 +1,6 @@
 """Intra-op parallelism, as ``torch.set_num_threads``: ops whose work is a few long loops (depthwise
-convolution over the batch) split it into parts run on a small thread pool. NumPy and the compiled loops release the GIL, so the parts run at once.
-BLAS keeps its own threads.
+convolution over the batch) split it into parts run on a small thread pool. NumPy and the compiled
+loops release the GIL, so the parts run at once. BLAS keeps its own threads.
 
 The default is the ``OMP_NUM_THREADS`` environment variable if set, else the CPUs this process may
 use. Results depend neither on timing nor on the number of threads: the parts are fixed by the size

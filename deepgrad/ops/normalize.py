@@ -37,19 +37,21 @@ def array_mean(a, axes):
     return ((rows @ xp.ones(count, a.dtype)) / a.dtype.type(count)).reshape(lead + (1,) * len(axes))
 
 
+def _moments(x, mean):
+    """``mean(x)``, x − mean and the biased variance, for arrays or Tensors alike (``mean`` averages
+    over the normalised axes, keeping them)."""
+    m = mean(x)
+    centred = x - m
+    return m, centred, mean(centred * centred)
+
+
 def moments(x, axes):
     """Array ``x``'s mean over ``axes`` (kept as size-1 axes), x − mean, and the biased variance."""
-    mean = array_mean(x, axes)
-    centred = x - mean
-    return mean, centred, array_mean(centred * centred, axes)
+    return _moments(x, lambda a: array_mean(a, axes))
 
 
-def _inverse_std(x, axes, eps):
-    centred = x - x.mean(axes, keepdims=True)
-    return ((centred * centred).mean(axes, keepdims=True) + eps) ** -0.5
-
-
-def _normal_map(v, xhat, istd, mean):
+def _normal_map(v, xhat, x, eps, mean):
+    istd = (_moments(x, mean)[2] + eps) ** -0.5
     return istd * (v - mean(v) - xhat * mean(v * xhat))
 
 
@@ -65,9 +67,8 @@ class Normalize(Primitive):
 
     def _map(self, v, out, x, axes, eps):
         if _differentiable(v, out, x):
-            return _normal_map(v, out, _inverse_std(x, axes, eps), lambda t: t.mean(axes, keepdims=True))
-        istd = (moments(x.data, axes)[2] + eps) ** -0.5
-        return Tensor.wrap(_normal_map(v.data, out.data, istd, lambda a: array_mean(a, axes)))
+            return _normal_map(v, out, x, eps, lambda t: t.mean(axes, keepdims=True))
+        return Tensor.wrap(_normal_map(v.data, out.data, x.data, eps, lambda a: array_mean(a, axes)))
 
     def vjp(self, g, out, x, axes, eps):
         return (self._map(g, out, x, axes, eps),)
