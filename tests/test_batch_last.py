@@ -6,12 +6,18 @@ import pytest
 
 import deepgrad as dg
 import deepgrad.nn.functional as F
-from deepgrad.ops import batch_last
+from deepgrad.ops import batch_last, direct
 from deepgrad.ops.grid import Grid
 import test_conv_conformance as conformance
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+
+@pytest.fixture(autouse=True)
+def gemm_only(monkeypatch):
+    """These tests are about the im2col + GEMM layouts: the direct kernels (``direct.py``) stay out."""
+    monkeypatch.setattr(direct, "suits", lambda grid, x: False)
 
 
 @pytest.fixture

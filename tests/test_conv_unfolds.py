@@ -6,7 +6,13 @@ import pytest
 
 import deepgrad as dg
 import deepgrad.nn.functional as F
-from deepgrad.ops import batch_last, conv
+from deepgrad.ops import batch_last, conv, direct
+
+
+@pytest.fixture(autouse=True)
+def gemm_only(monkeypatch):
+    """These tests are about the im2col + GEMM layouts: the direct kernels (``direct.py``) stay out."""
+    monkeypatch.setattr(direct, "suits", lambda grid, x: False)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ import threading
 
 from .. import backend
 from ..autograd.function import Primitive
-from . import batch_last, depthwise, gemm
+from . import batch_last, depthwise, direct, gemm
 from .grid import Grid, window_input, window_output
 
 
@@ -112,6 +112,8 @@ def _conv_forward(x, w, stride, lo, dilation, groups, size):
     grid = Grid(_spatial(w), stride, dilation, size)
     if _is_depthwise(w.shape[1], groups):
         return depthwise.conv(x, w, grid, lo, groups)
+    if direct.suits(grid, x):
+        return direct.conv(x, w, grid, lo, groups)
     layout = _layout(grid, len(x))
     out = w.reshape(groups, w.shape[0] // groups, -1) @ _laid_out(layout, "unfold", x, tuple(lo), groups)
     return layout.outputs(out.reshape(w.shape[0], -1), len(x))
@@ -121,6 +123,8 @@ def _conv_transpose_forward(y, w, stride, lo, dilation, groups, size):
     grid = Grid(_spatial(w), stride, dilation, _spatial(y))
     if _is_depthwise(w.shape[1], groups):
         return depthwise.conv_transpose(y, w, grid, lo, groups, size)
+    if direct.suits(grid, y):
+        return direct.conv_transpose(y, w, grid, lo, groups, size)
     layout = _layout(grid, len(y))
     wt = w.reshape(groups, w.shape[0] // groups, -1).swapaxes(-1, -2)
     cols = wt @ _laid_out(layout, "rows", y, groups)
@@ -131,6 +135,8 @@ def _conv_weight_forward(x, y, stride, lo, dilation, groups, kernel):
     grid = Grid(kernel, stride, dilation, _spatial(y))
     if _is_depthwise(x.shape[1] // groups, groups):
         return depthwise.conv_weight(x, y, grid, lo, groups)
+    if direct.suits(grid, x):
+        return direct.conv_weight(x, y, grid, lo, groups)
     layout = _layout(grid, len(x))
     # dwᵀ = cols · yᵀ: with the long contraction this way round OpenBLAS runs up to twice as fast
     cols = _laid_out(layout, "unfold", x, tuple(lo), groups)

@@ -1,0 +1,9 @@
+"""The optional C extension (direct convolution kernels); everything else is in pyproject.toml.
+Where no C compiler is found the build goes on without it, and deepgrad uses im2col + GEMM."""
+import sys
+
+from setuptools import Extension, setup
+
+setup(ext_modules=[Extension(
+    "deepgrad.ops._direct", ["deepgrad/ops/_direct.c"], depends=["deepgrad/ops/_direct_kernels.h"],
+    extra_compile_args=[] if sys.platform == "win32" else ["-O3", "-Wno-psabi"], optional=True)])
