@@ -8,7 +8,6 @@ import deepgrad as dg
 import deepgrad.nn.functional as F
 from deepgrad.ops import batch_last, direct
 from deepgrad.ops.grid import Grid
-import test_conv_conformance as conformance
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -18,28 +17,6 @@ pytestmark = [pytest.mark.filterwarnings("ignore:Using padding='same':UserWarnin
 def gemm_only(monkeypatch):
     """These tests are about the im2col + GEMM layouts: the direct kernels (``direct.py``) stay out."""
     monkeypatch.setattr(direct, "suits", lambda grid, x: False)
-
-
-@pytest.fixture
-def forced(monkeypatch):
-    """Every unit-stride GEMM convolution takes the batch-last layout, whatever its size."""
-    monkeypatch.setattr(batch_last, "suits", lambda grid, batch: grid.flat)
-
-
-def _gemm_unit_stride(c):
-    depthwise = c["groups"] > 1 and c["cin"] == c["groups"]
-    return all(s == 1 for s in c["stride"]) and not depthwise
-
-
-@pytest.mark.parametrize("c", [c for c in conformance.CONV_CONFIGS if _gemm_unit_stride(c)][:60], ids=conformance._conv_id)
-def test_conv_grid_in_the_batch_last_layout_matches_torch(c, forced):
-    conformance.test_conv_matches_torch(c)
-
-
-@pytest.mark.parametrize("c", [c for c in conformance.CONV_TRANSPOSE_CONFIGS if _gemm_unit_stride(c)][:30],
-                         ids=conformance._conv_transpose_id)
-def test_conv_transpose_grid_in_the_batch_last_layout_matches_torch(c, forced):
-    conformance.test_conv_transpose_matches_torch(c)
 
 
 def test_chosen_where_the_flat_grid_wastes_most_positions():
@@ -70,17 +47,6 @@ def test_lenet_c3_takes_the_batch_last_layout_and_agrees_with_the_channel_major_
     tol = 1e-4 if dtype == np.float32 else 1e-11
     for got, expected in zip(fast, _lenet_c3_step(dtype)):
         np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * np.abs(expected).max())
-
-
-@pytest.mark.parametrize("name,fn,shapes", [
-    ("conv2d-g2-d2-pad", lambda x, w: F.conv2d(x, w, padding=(1, 2), dilation=(2, 1), groups=2),
-     [(2, 4, 5, 5), (4, 2, 2, 3)]),
-    ("conv1d-full", lambda x, w: F.conv1d(x, w, padding="full"), [(2, 2, 5), (3, 2, 3)]),
-    ("conv_transpose2d-crop", lambda x, w: F.conv_transpose2d(x, w, padding=1), [(2, 2, 3, 4), (2, 3, 3, 2)]),
-])
-def test_second_derivatives_in_the_batch_last_layout(name, fn, shapes, forced):
-    rng = np.random.default_rng(11)
-    assert dg.gradgradcheck(fn, [dg.tensor(rng.standard_normal(s)) for s in shapes])
 
 
 def test_three_spatial_axes_agree_across_layouts(monkeypatch):

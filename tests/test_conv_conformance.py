@@ -14,6 +14,7 @@ import pytest
 import deepgrad as dg
 import deepgrad.nn.functional as F
 from _conformance import as_params, check_against_torch, fmt, n_fast, torch
+from deepgrad.ops import batch_last, direct
 
 tF = torch.nn.functional
 
@@ -89,6 +90,7 @@ def _torch_padding(c):
 
 
 CONV_CONFIGS = _conv_configs()
+
 
 
 @pytest.mark.parametrize("c", as_params(CONV_CONFIGS, _conv_id))
@@ -215,6 +217,49 @@ def test_conv_transpose_grid_covers_the_brief():
     assert {c["batch"] for c in cs} == {None, 1, 2, 3}
     assert {c["dtype"] for c in cs} == {np.float32, np.float64}
 
+
+
+# --------------------------------------------------------------------------------------------
+# the unit-stride routes, each forced on part of the grids: the batch-last GEMM layout
+# (``ops/batch_last.py``) and the direct kernels (``ops/direct.py``, where the extension is built)
+# --------------------------------------------------------------------------------------------
+
+@pytest.fixture(params=["batch-last GEMM", "direct kernels"])
+def unit_stride_route(request, monkeypatch):
+    """Every unit-stride (non-depthwise) convolution takes the route, whatever its size."""
+    if request.param == "direct kernels":
+        if direct._kernels() is None:
+            pytest.skip("the C extension _direct is not built")
+        monkeypatch.setattr(direct, "MIN_FILL", 0)
+    else:
+        monkeypatch.setattr(direct, "suits", lambda grid, x: False)
+        monkeypatch.setattr(batch_last, "suits", lambda grid, batch: grid.flat)
+
+
+def _unit_stride_gemm(c):
+    depthwise = c["groups"] > 1 and c["cin"] == c["groups"]
+    return all(s == 1 for s in c["stride"]) and not depthwise
+
+
+@pytest.mark.parametrize("c", [c for c in CONV_CONFIGS if _unit_stride_gemm(c)][:60], ids=_conv_id)
+def test_conv_grid_matches_torch_on_each_unit_stride_route(c, unit_stride_route):
+    test_conv_matches_torch(c)
+
+
+@pytest.mark.parametrize("c", [c for c in CONV_TRANSPOSE_CONFIGS if _unit_stride_gemm(c)][:30], ids=_conv_transpose_id)
+def test_conv_transpose_grid_matches_torch_on_each_unit_stride_route(c, unit_stride_route):
+    test_conv_transpose_matches_torch(c)
+
+
+@pytest.mark.parametrize("name,fn,shapes", [
+    ("conv2d-g2-d2-pad", lambda x, w: F.conv2d(x, w, padding=(1, 2), dilation=(2, 1), groups=2),
+     [(2, 4, 5, 5), (4, 2, 2, 3)]),
+    ("conv1d-full", lambda x, w: F.conv1d(x, w, padding="full"), [(2, 2, 5), (3, 2, 3)]),
+    ("conv_transpose2d-crop", lambda x, w: F.conv_transpose2d(x, w, padding=1), [(2, 2, 3, 4), (2, 3, 3, 2)]),
+])
+def test_second_derivatives_on_each_unit_stride_route(name, fn, shapes, unit_stride_route):
+    rng = np.random.default_rng(11)
+    assert dg.gradgradcheck(fn, [dg.tensor(rng.standard_normal(s)) for s in shapes])
 
 # --------------------------------------------------------------------------------------------
 # second derivatives

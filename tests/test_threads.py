@@ -30,6 +30,22 @@ def test_parallel_for_parts_cover_range_in_order(n, restore_threads):
         assert len(parts) == max(1, min(threads.MAX_PARTS, total // min_part))
 
 
+@pytest.mark.parametrize("failing", [0, 3])
+def test_parallel_for_raises_a_parts_error_after_every_part_has_run(failing, restore_threads):
+    """The caller takes parts too; an error in any part (the caller's or a helper's) is raised once all
+    the parts taken have finished, so none still writes after the call returns."""
+    dg.set_num_threads(2)
+    done = []
+
+    def body(lo, hi):
+        if lo == failing:
+            raise RuntimeError(f"part at {lo}")
+        done.append(lo)
+    with pytest.raises(RuntimeError, match=f"part at {failing}"):
+        threads.parallel_for(body, 4, 1)
+    assert sorted(done) == [i for i in range(4) if i != failing]
+
+
 def test_default_follows_omp_num_threads(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert threads._default() == 3

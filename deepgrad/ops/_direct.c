@@ -9,6 +9,7 @@
 #define OUT_BLOCK 6         /* conv: 6 outputs × 2 vectors of images = 12 accumulators */
 #define OUT_BLOCK_W 4       /* conv_weight: 4 outputs × 3 taps = 12 accumulators */
 #define TAP_BLOCK 3
+#define CHUNK_BYTES 16384  /* what a chunk of inputs or gradients may take of L1 */
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
 #define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))

@@ -27,7 +27,7 @@ from .. import backend, threads
 
 BLOCK_BYTES = 64           # images come in blocks of 16 floats or 8 doubles (two kernel vectors)
 MIN_FILL = 0.75            # the least share of the lanes that must hold images for the layout to pay
-PART_FLOPS = 1 << 24       # the least multiply-adds worth a thread of their own
+PART_FLOPS = 1 << 22       # the least multiply-adds worth a thread of their own
 
 _np = backend.numpy
 _index, _pointer = ctypes.c_long, ctypes.c_void_p
