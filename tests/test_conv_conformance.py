@@ -220,44 +220,58 @@ def test_conv_transpose_grid_covers_the_brief():
 
 
 # --------------------------------------------------------------------------------------------
-# the unit-stride routes, each forced on part of the grids: the batch-last GEMM layout
-# (``ops/batch_last.py``) and the direct kernels (``ops/direct.py``, where the extension is built)
+# the routes taken at larger sizes, each forced on part of the grids: the batch-last GEMM layout
+# (``ops/batch_last.py``, unit stride) and the direct kernels (``ops/direct.py``, where built)
 # --------------------------------------------------------------------------------------------
 
-@pytest.fixture(params=["batch-last GEMM", "direct kernels"])
-def unit_stride_route(request, monkeypatch):
-    """Every unit-stride (non-depthwise) convolution takes the route, whatever its size."""
-    if request.param == "direct kernels":
+ROUTES = ("batch-last GEMM", "direct kernels")
+
+
+def _force(route, monkeypatch):
+    """Every convolution the route can take takes it, whatever its size."""
+    if route == "direct kernels":
         if direct._kernels() is None:
             pytest.skip("the C extension _direct is not built")
         monkeypatch.setattr(direct, "MIN_FILL", 0)
     else:
-        monkeypatch.setattr(direct, "suits", lambda grid, x: False)
+        monkeypatch.setattr(direct, "suits", lambda x: False)
         monkeypatch.setattr(batch_last, "suits", lambda grid, batch: grid.flat)
 
 
-def _unit_stride_gemm(c):
-    depthwise = c["groups"] > 1 and c["cin"] == c["groups"]
-    return all(s == 1 for s in c["stride"]) and not depthwise
+def _route_cases(configs, ids, per_route):
+    """Up to ``per_route`` configurations for each route (not depthwise; unit stride for batch-last)."""
+    cases = []
+    for route in ROUTES:
+        taken = [c for c in configs if not (c["groups"] > 1 and c["cin"] == c["groups"])
+                 and (route == "direct kernels" or all(s == 1 for s in c["stride"]))]
+        cases += [pytest.param(route, c, id=f"{route}-{ids(c)}") for c in taken[:per_route]]
+    return cases
 
 
-@pytest.mark.parametrize("c", [c for c in CONV_CONFIGS if _unit_stride_gemm(c)][:60], ids=_conv_id)
-def test_conv_grid_matches_torch_on_each_unit_stride_route(c, unit_stride_route):
+@pytest.mark.parametrize("route,c", _route_cases(CONV_CONFIGS, _conv_id, 80))
+def test_conv_grid_matches_torch_on_each_route(route, c, monkeypatch):
+    _force(route, monkeypatch)
     test_conv_matches_torch(c)
 
 
-@pytest.mark.parametrize("c", [c for c in CONV_TRANSPOSE_CONFIGS if _unit_stride_gemm(c)][:30], ids=_conv_transpose_id)
-def test_conv_transpose_grid_matches_torch_on_each_unit_stride_route(c, unit_stride_route):
+@pytest.mark.parametrize("route,c", _route_cases(CONV_TRANSPOSE_CONFIGS, _conv_transpose_id, 40))
+def test_conv_transpose_grid_matches_torch_on_each_route(route, c, monkeypatch):
+    _force(route, monkeypatch)
     test_conv_transpose_matches_torch(c)
 
 
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("name,fn,shapes", [
     ("conv2d-g2-d2-pad", lambda x, w: F.conv2d(x, w, padding=(1, 2), dilation=(2, 1), groups=2),
      [(2, 4, 5, 5), (4, 2, 2, 3)]),
     ("conv1d-full", lambda x, w: F.conv1d(x, w, padding="full"), [(2, 2, 5), (3, 2, 3)]),
     ("conv_transpose2d-crop", lambda x, w: F.conv_transpose2d(x, w, padding=1), [(2, 2, 3, 4), (2, 3, 3, 2)]),
+    ("conv2d-s2-d2", lambda x, w: F.conv2d(x, w, stride=(2, 3), dilation=(1, 2), padding=1), [(2, 2, 6, 7), (3, 2, 2, 2)]),
+    ("conv_transpose2d-s2-op", lambda x, w: F.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1),
+     [(2, 2, 3, 3), (2, 3, 3, 2)]),
 ])
-def test_second_derivatives_on_each_unit_stride_route(name, fn, shapes, unit_stride_route):
+def test_second_derivatives_on_each_route(name, fn, shapes, route, monkeypatch):
+    _force(route, monkeypatch)
     rng = np.random.default_rng(11)
     assert dg.gradgradcheck(fn, [dg.tensor(rng.standard_normal(s)) for s in shapes])
 

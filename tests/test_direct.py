@@ -1,7 +1,8 @@
-"""The direct convolution kernels (``ops/direct.py``, the C extension ``_direct``) that unit-stride
-convolutions take where it is built: where they are chosen, that they compute what PyTorch and the
-im2col + GEMM path compute (values, VJPs, JVPs, second derivatives, 1 to 3 spatial axes), the moves
-to and from the batch-last layout, and that results do not depend on the number of threads."""
+"""The direct convolution kernels (``ops/direct.py``, the C extension ``_direct``) that convolutions
+take where it is built: where they are chosen, that they compute what the im2col + GEMM
+path computes (1 to 3 spatial axes, strides, dilation, groups, cropping), the moves to and from the
+batch-last layout, and that results do not depend on the number of threads. (The conformance grids
+against PyTorch, and second derivatives, run on them in ``test_conv_conformance.py``.)"""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -10,21 +11,18 @@ import deepgrad as dg
 import deepgrad.nn.functional as F
 from deepgrad import threads
 from deepgrad.ops import direct
-from deepgrad.ops.grid import Grid
 
 pytestmark = [pytest.mark.skipif(direct._kernels() is None, reason="the C extension _direct is not built"),
               pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 
-def test_chosen_for_unit_stride_float_batches_that_fill_the_lanes():
+def test_chosen_for_float_batches_that_fill_the_lanes():
     x32, x64 = np.zeros((128, 6, 14, 14), np.float32), np.zeros((6, 6, 14, 14))
-    c3 = Grid((5, 5), (1, 1), (1, 1), (10, 10))
-    assert direct.suits(c3, x32)
-    assert direct.suits(c3, x32[:12]) and not direct.suits(c3, x32[:11])    # 12 of 16 float lanes
-    assert direct.suits(c3, x64) and not direct.suits(c3, x64[:5])          # 6 of 8 double lanes
-    assert not direct.suits(Grid((3, 3), (2, 2), (1, 1), (6, 6)), x32)      # strided
-    assert not direct.suits(c3, x32.astype(np.float16))
+    assert direct.suits(x32)
+    assert direct.suits(x32[:12]) and not direct.suits(x32[:11])    # 12 of 16 float lanes
+    assert direct.suits(x64) and not direct.suits(x64[:5])          # 6 of 8 double lanes
+    assert not direct.suits(x32.astype(np.float16))
     assert direct.lanes(17, np.float32) == 32 and direct.lanes(8, np.float64) == 8
 
 
@@ -43,6 +41,9 @@ def _step(conv, x0, w0, **kwargs):
     (F.conv3d, (16, 3, 5, 6, 4), (5, 3, 2, 3, 2), {"padding": (1, 0, 2)}),
     (F.conv_transpose2d, (24, 6, 7, 7), (6, 4, 3, 3), {"padding": 1}),
     (F.conv2d, (16, 2, 5, 5), (3, 2, 2, 2), {"padding": 3}),      # padding wider than the kernel's reach
+    (F.conv2d, (32, 16, 16, 16), (32, 16, 3, 3), {"stride": 2, "padding": 1}),           # ResNet's downsampling
+    (F.conv_transpose2d, (32, 8, 8, 8), (8, 4, 4, 4), {"stride": 2, "padding": 1}),     # upsampling 8 -> 16
+    (F.conv_transpose1d, (16, 3, 9), (3, 5, 3), {"stride": 3, "output_padding": 2, "dilation": 2}),
 ])
 def test_agrees_with_the_gemm_path(conv, xs, ws, kwargs, dtype, monkeypatch):
     rng = np.random.default_rng(7)
@@ -51,7 +52,7 @@ def test_agrees_with_the_gemm_path(conv, xs, ws, kwargs, dtype, monkeypatch):
     monkeypatch.setattr(direct, "_correlate", lambda *a, real=direct._correlate: taken.append(1) or real(*a))
     fast = _step(conv, x0, w0, **kwargs)
     assert taken, "the direct kernels should take this convolution"
-    monkeypatch.setattr(direct, "suits", lambda grid, x: False)
+    monkeypatch.setattr(direct, "suits", lambda x: False)
     tol = 2e-5 if dtype == np.float32 else 1e-12
     for got, expected in zip(fast, _step(conv, x0, w0, **kwargs)):
         np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * np.abs(expected).max())
@@ -103,7 +104,7 @@ def test_switched_off_by_the_environment(monkeypatch):
     direct._kernels.cache_clear()
     try:
         assert direct._kernels() is None
-        assert not direct.suits(Grid((5, 5), (1, 1), (1, 1), (10, 10)), np.zeros((128, 6, 14, 14), np.float32))
+        assert not direct.suits(np.zeros((128, 6, 14, 14), np.float32))
     finally:
         monkeypatch.delenv("DEEPGRAD_DIRECT")
         direct._kernels.cache_clear()

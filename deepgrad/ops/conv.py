@@ -11,13 +11,15 @@ them (seed eqs. 4.1.12 and 4.1.14, 4.3.2 and 4.3.6):
 All three share the parameters (stride, lo, dilation, groups) plus one size: the output size of
 ``conv``, the input size for ``conv_transpose``, the kernel size for ``conv_weight``. ``lo`` is the
 padding before each spatial axis; the padding after follows from the sizes (negative means cropped).
-Windows are unfolded with one strided view and one copy (im2col, on the flat grid of ``grid.py``)
-into one GEMM per group; the adjoint folds back with one strided add per kernel offset (no
-``np.add.at``). Where the flat grid would waste most of its positions (kernels large next to the
-image, as in LeNet-5's C3), the operands are laid out batch-last instead (``batch_last.py``).
-Depthwise convolutions take per-offset multiply-adds instead (``depthwise.py``). Each VJP lays out
-the output gradient once for both its gradients (``_sharing``); the weight gradient's product is
-taken in pieces where the weights are tiny (``gemm.py``).
+Where the compiled direct kernels are built and the batch fills their lanes (``direct.py``), all
+three run there, without unfolding windows. Otherwise windows are unfolded with one strided view and
+one copy (im2col, on the flat grid of ``grid.py``) into one GEMM per group; the adjoint folds back
+with one strided add per kernel offset (no ``np.add.at``). Where the flat grid would waste most of
+its positions (kernels large next to the image, as in LeNet-5's C3), the operands are laid out
+batch-last instead (``batch_last.py``). Depthwise convolutions take per-offset multiply-adds
+(``depthwise.py``). Each VJP lays out the output gradient once for both its gradients
+(``_sharing``); the weight gradient's product is taken in pieces where the weights are tiny
+(``gemm.py``).
 """
 import contextlib
 import threading
@@ -112,7 +114,7 @@ def _conv_forward(x, w, stride, lo, dilation, groups, size):
     grid = Grid(_spatial(w), stride, dilation, size)
     if _is_depthwise(w.shape[1], groups):
         return depthwise.conv(x, w, grid, lo, groups)
-    if direct.suits(grid, x):
+    if direct.suits(x):
         return direct.conv(x, w, grid, lo, groups)
     layout = _layout(grid, len(x))
     out = w.reshape(groups, w.shape[0] // groups, -1) @ _laid_out(layout, "unfold", x, tuple(lo), groups)
@@ -123,7 +125,7 @@ def _conv_transpose_forward(y, w, stride, lo, dilation, groups, size):
     grid = Grid(_spatial(w), stride, dilation, _spatial(y))
     if _is_depthwise(w.shape[1], groups):
         return depthwise.conv_transpose(y, w, grid, lo, groups, size)
-    if direct.suits(grid, y):
+    if direct.suits(y):
         return direct.conv_transpose(y, w, grid, lo, groups, size)
     layout = _layout(grid, len(y))
     wt = w.reshape(groups, w.shape[0] // groups, -1).swapaxes(-1, -2)
@@ -135,7 +137,7 @@ def _conv_weight_forward(x, y, stride, lo, dilation, groups, kernel):
     grid = Grid(kernel, stride, dilation, _spatial(y))
     if _is_depthwise(x.shape[1] // groups, groups):
         return depthwise.conv_weight(x, y, grid, lo, groups)
-    if direct.suits(grid, x):
+    if direct.suits(x):
         return direct.conv_weight(x, y, grid, lo, groups)
     layout = _layout(grid, len(x))
     # dwᵀ = cols · yᵀ: with the long contraction this way round OpenBLAS runs up to twice as fast

@@ -9,14 +9,15 @@ registers, so they multiply-add at the core's FMA rate straight from the moved i
 and reads ∏kernel copies of the input instead, which makes layers with few channels memory-bound
 (LeNet-5's C3: 7.7 MB of windows for a 0.6 MB input), and slow whenever memory is contended.
 
-* ``conv``            y[o, t, :] = Σ_c,k w[o,c,k] · x[c, t + k·d − lo, :]     (seed eq. 4.1.7)
-* ``conv_transpose``  the same kernel on y padded by (K−1)·d − lo, with the kernel rotated by 180°
-                      and its channel axes swapped (seed eq. 4.1.14: rot180(W) ⊗̃ δ)
-* ``conv_weight``     dw[o,c,k] = Σ_t,n y[o,t,n] · x[c, t + k·d − lo, n]      (seed eq. 4.3.2)
+* ``conv``            y[o, t, :] = Σ_c,k w[o,c,k] · x[c, t·S + k·d − lo, :]      (seed eq. 4.1.7)
+* ``conv_transpose``  x[c, s, :] = Σ over the windows covering s of w[o,c,k] · y[o, t, :], gathered
+                      per position of x (seed 4.5.1 and eq. 4.1.14), skipping the taps that would
+                      read padding or inserted zeros
+* ``conv_weight``     dw[o,c,k] = Σ_t,n y[o,t,n] · x[c, t·S + k·d − lo, n]         (seed eq. 4.3.2)
 
-Unit stride only (a flat grid); any number of spatial axes, dilation and groups. Work is split over
-output positions (``threads.parallel_for``: the parts depend on the work only, so results do not
-depend on the number of threads).
+Any stride, dilation, groups and number of spatial axes. Work is split over output positions
+(``threads.parallel_for``: the parts depend on the work only, so results do not depend on the number
+of threads).
 """
 import ctypes
 import functools
@@ -59,10 +60,10 @@ def lanes(batch, dtype):
     return -(-batch // block) * block
 
 
-def suits(grid, x):
-    """Whether the direct kernels take this convolution: built, a unit-stride ``grid``, ``x`` a NumPy
+def suits(x):
+    """Whether the direct kernels take a convolution of ``x``: they are built, and ``x`` is a NumPy
     float32/float64 array with enough images to fill most lanes."""
-    return (grid.flat and backend.xp_of(x) is _np and x.dtype in (_np.float32, _np.float64)
+    return (backend.xp_of(x) is _np and x.dtype in (_np.float32, _np.float64)
             and _kernels() is not None and len(x) >= MIN_FILL * lanes(len(x), x.dtype))
 
 
@@ -117,24 +118,33 @@ def from_lanes(buf, batch):
 
 
 @functools.lru_cache(maxsize=512)
-def _windows(size, kernel, dilation, shift, extent, lane_count, ragged):
-    """Offsets in a lanes buffer of spatial ``extent`` for windows that start at t + ``shift`` (output
-    position t): where each window starts (may lie outside the buffer), and where each kernel tap reads
-    from there. With ``ragged``, also which taps land inside the buffer, per position: the positions'
-    runs of ``tap_ids`` start at ``tap_first``. (Without, every tap must land inside.)"""
+def _windows(kernel, stride, dilation, size, extent, lane_count, lo=None):
+    """Offsets in a lanes buffer of spatial ``extent`` for the windows at ``size`` output positions:
+    where position t's window starts, and where each kernel tap reads from there. Without ``lo``, the
+    windows of the convolution in its padded input: t·S + k·d. With ``lo``, those of its adjoint in x,
+    one per position t of x, reading y: tap k reads y[u] where u·S + k·d − lo = t, that is at
+    ⌊(t + lo)/S⌋ − ⌊k·d/S⌋ where k·d ≡ t + lo (mod S) and inside y (seed 4.5.1, without multiplying
+    inserted zeros); then the taps each position uses are returned too, as runs of ``tap_ids`` that
+    start at ``tap_first``."""
     row = [math.prod(extent[i + 1:]) * lane_count for i in range(len(extent))]
-    first = [_np.arange(n) + s for n, s in zip(size, shift)]                    # per axis
-    reach = [_np.arange(k) * d for k, d in zip(kernel, dilation)]
-    bases = functools.reduce(_np.add.outer, [f * r for f, r in zip(first, row)]).ravel()
-    taps = functools.reduce(_np.add.outer, [k * r for k, r in zip(reach, row)]).ravel()
+    axes = []
+    for i, (n, k, s, d, e) in enumerate(zip(size, kernel, stride, dilation, extent)):
+        t, reach = _np.arange(n), _np.arange(k) * d
+        if lo is None:
+            axes.append((t * s, reach, None))
+        else:
+            at, back = (t + lo[i]) // s, reach // s
+            read = at[:, None] - back
+            axes.append((at, -back, ((reach % s) == ((t + lo[i]) % s)[:, None]) & (read >= 0) & (read < e)))
+    bases = functools.reduce(_np.add.outer, [a * r for (a, _, _), r in zip(axes, row)]).ravel()
+    taps = functools.reduce(_np.add.outer, [b * r for (_, b, _), r in zip(axes, row)]).ravel()
     offsets = [_np.ascontiguousarray(a, _np.int64) for a in (bases, taps)]
-    if not ragged:
+    if lo is None:
         return offsets + [None, None]
-    inside = [(f[:, None] + k >= 0) & (f[:, None] + k < e) for f, k, e in zip(first, reach, extent)]
-    dims = len(size)
+    dims = len(axes)
     mask = functools.reduce(_np.logical_and, [m.reshape(tuple(m.shape[0] if j == i else 1 for j in range(dims))
                                                         + tuple(m.shape[1] if j == i else 1 for j in range(dims)))
-                                              for i, m in enumerate(inside)])
+                                              for i, (_, _, m) in enumerate(axes)])
     mask = _np.broadcast_to(mask, tuple(size) + tuple(kernel)).reshape(len(bases), len(taps))
     tap_first = _np.concatenate([[0], _np.cumsum(mask.sum(axis=1))])
     return offsets + [_np.ascontiguousarray(a, _np.int64) for a in (tap_first, _np.nonzero(mask)[1])]
@@ -150,13 +160,12 @@ def _address(array):
     return None if array is None else array.ctypes.data
 
 
-def _correlate(xb, w, batch, size, kernel, dilation, shift, groups, ragged):
-    """y[n, o, t] = Σ_c,k w[o,c,k] · xb[c, t + shift + k·d, n] for t in ``size``, from the lanes
-    buffer ``xb``; with ``ragged``, the taps that fall outside xb are left out."""
+def _correlate(xb, w, batch, size, windows, groups):
+    """out[n, o, t] = Σ_c,k w[o,c,k] · (what tap k of position t's window reads in ``xb``) for t in
+    ``size``, with ``windows`` from ``_windows``."""
     lane_count, w = xb.shape[-1], _np.ascontiguousarray(w)
     out = _np.empty((len(w),) + tuple(size) + (lane_count,), xb.dtype)
-    bases, taps, tap_first, tap_ids = _windows(tuple(size), tuple(kernel), tuple(dilation), tuple(shift),
-                                               xb.shape[1:-1], lane_count, ragged)
+    bases, taps, tap_first, tap_ids = windows
     conv = _kernels()[xb.dtype][0]
     channels, per_group, positions = w.shape[1], len(w) // groups, len(bases)
     ins, weights, outs = _groups(xb, groups), _groups(w, groups), _groups(out, groups)
@@ -170,23 +179,29 @@ def _correlate(xb, w, batch, size, kernel, dilation, shift, groups, ragged):
     return from_lanes(out, batch)
 
 
+def _forward_windows(grid, lane_count):
+    return _windows(grid.kernel, grid.stride, grid.dilation, grid.size, grid.extent, lane_count)
+
+
 def conv(x, w, grid, lo, groups):
     """The forward convolution (N, C, *spatial) -> (N, O, *grid.size), from x zero-padded by ``lo``."""
-    xb = to_lanes(x, lo, grid.extent, lanes(len(x), x.dtype))
-    return _correlate(xb, w, len(x), grid.size, grid.kernel, grid.dilation, (0,) * len(lo), groups, False)
+    lane_count = lanes(len(x), x.dtype)
+    xb = to_lanes(x, lo, grid.extent, lane_count)
+    return _correlate(xb, w, len(x), grid.size, _forward_windows(grid, lane_count), groups)
 
 
 def conv_transpose(y, w, grid, lo, groups, size):
-    """The adjoint of ``conv`` in x: the correlation of y, padded by (K−1)·d − lo, with each group's
-    kernel rotated by 180° and its in/out channels swapped (seed eq. 4.1.14). Taps that would read
-    the padding are skipped rather than multiplied by zeros (in LeNet-5's C3 they are half of them)."""
+    """The adjoint of ``conv`` in x, (N, O, *grid.size) -> (N, C, *size): each position of x gathers
+    the taps whose windows cover it, with each group's in/out channels swapped (seed eq. 4.1.14:
+    rot180(W) ⊗̃ δ, where the rotation is in the offsets). Taps that would read padding or inserted
+    zeros are skipped (in LeNet-5's C3 they are half of them; at stride 2, three quarters)."""
     outputs, channels = w.shape[:2]
-    k = len(grid.kernel)
-    flipped = _np.flip(w, tuple(range(2, 2 + k))).reshape((groups, outputs // groups, channels) + grid.kernel)
-    rotated = flipped.swapaxes(1, 2).reshape((groups * channels, outputs // groups) + grid.kernel)
-    yb = to_lanes(y, (0,) * k, grid.size, lanes(len(y), y.dtype))
-    shift = tuple(l - (kk - 1) * d for l, kk, d in zip(lo, grid.kernel, grid.dilation))
-    return _correlate(yb, rotated, len(y), size, grid.kernel, grid.dilation, shift, groups, True)
+    swapped = w.reshape((groups, outputs // groups, channels) + grid.kernel).swapaxes(1, 2)
+    lane_count = lanes(len(y), y.dtype)
+    yb = to_lanes(y, (0,) * len(size), grid.size, lane_count)
+    windows = _windows(grid.kernel, grid.stride, grid.dilation, tuple(size), grid.size, lane_count, tuple(lo))
+    return _correlate(yb, swapped.reshape((groups * channels, outputs // groups) + grid.kernel), len(y), size,
+                      windows, groups)
 
 
 def conv_weight(x, y, grid, lo, groups):
@@ -194,7 +209,7 @@ def conv_weight(x, y, grid, lo, groups):
     lane_count = lanes(len(x), x.dtype)
     xb = to_lanes(x, lo, grid.extent, lane_count)
     yb = to_lanes(y, (0,) * len(grid.size), grid.size, lane_count)
-    bases, taps = _windows(grid.size, grid.kernel, grid.dilation, (0,) * len(lo), grid.extent, lane_count, False)[:2]
+    bases, taps = _forward_windows(grid, lane_count)[:2]
     weight = _kernels()[x.dtype][1]
     channels, per_group, positions = x.shape[1] // groups, y.shape[1] // groups, len(bases)
     ins, grads = _groups(xb, groups), _groups(yb, groups)
@@ -208,4 +223,3 @@ def conv_weight(x, y, grid, lo, groups):
     per_position = y.shape[1] * channels * len(taps) * lane_count
     parts = threads.parallel_for(part, positions, -(-PART_FLOPS // per_position))
     return sum(parts[1:], parts[0]).reshape((y.shape[1], channels) + grid.kernel)
-
