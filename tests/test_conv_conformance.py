@@ -266,7 +266,8 @@ def test_conv_transpose_grid_matches_torch_on_each_route(route, c, monkeypatch):
      [(2, 4, 5, 5), (4, 2, 2, 3)]),
     ("conv1d-full", lambda x, w: F.conv1d(x, w, padding="full"), [(2, 2, 5), (3, 2, 3)]),
     ("conv_transpose2d-crop", lambda x, w: F.conv_transpose2d(x, w, padding=1), [(2, 2, 3, 4), (2, 3, 3, 2)]),
-    ("conv2d-s2-d2", lambda x, w: F.conv2d(x, w, stride=(2, 3), dilation=(1, 2), padding=1), [(2, 2, 6, 7), (3, 2, 2, 2)]),
+    ("conv2d-s2-d2", lambda x, w: F.conv2d(x, w, stride=(2, 3), dilation=(1, 2), padding=1),
+     [(2, 2, 6, 7), (3, 2, 2, 2)]),
     ("conv_transpose2d-s2-op", lambda x, w: F.conv_transpose2d(x, w, stride=2, padding=1, output_padding=1),
      [(2, 2, 3, 3), (2, 3, 3, 2)]),
 ])

@@ -60,7 +60,8 @@ def test_agrees_with_the_gemm_path(conv, xs, ws, kwargs, dtype, monkeypatch):
 
 def test_results_do_not_depend_on_the_number_of_threads():
     rng = np.random.default_rng(2)
-    x0, w0 = rng.standard_normal((64, 16, 16, 16)).astype(np.float32), rng.standard_normal((24, 16, 3, 3)).astype(np.float32)
+    x0 = rng.standard_normal((64, 16, 16, 16)).astype(np.float32)
+    w0 = rng.standard_normal((24, 16, 3, 3)).astype(np.float32)
     before = threads.get_num_threads()
     try:
         results = []

@@ -29,6 +29,7 @@
 #undef T
 #undef NAME
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_direct", "Direct convolution kernels (see direct.py).", -1, NULL};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_direct", "Direct convolution kernels (direct.py).", -1,
+                                    NULL};
 
 PyMODINIT_FUNC PyInit__direct(void) { return PyModule_Create(&module); }

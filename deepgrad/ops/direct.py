@@ -63,7 +63,7 @@ def lanes(batch, dtype):
 def suits(x):
     """Whether the direct kernels take a convolution of ``x``: they are built, and ``x`` is a NumPy
     float32/float64 array with enough images to fill most lanes."""
-    return (backend.xp_of(x) is _np and x.dtype in (_np.float32, _np.float64)
+    return (backend.xp_of(x) is _np and x.dtype in (_np.float32, _np.float64) and x.size > 0
             and _kernels() is not None and len(x) >= MIN_FILL * lanes(len(x), x.dtype))
 
 
@@ -82,7 +82,8 @@ def _rows(shape, strides, lo, extent, lane_count):
     rows = sum(i * s for i, s in zip(index, strides[1:-1]))
     lane_rows = sum((i + shift) * s for i, shift, s in zip(index, shifts, lane_strides)) + shifts[-1] * lane_count
     first = sum(a * s for (a, _), s in zip(cut, strides[2:]))
-    return first, cut[-1][1] - cut[-1][0], _np.ascontiguousarray(rows, _np.int64), _np.ascontiguousarray(lane_rows, _np.int64)
+    as_index = functools.partial(_np.ascontiguousarray, dtype=_np.int64)
+    return first, cut[-1][1] - cut[-1][0], as_index(rows), as_index(lane_rows)
 
 
 def _move(array, buf, lo, extent, into_lanes):
@@ -175,7 +176,7 @@ def _correlate(xb, w, batch, size, windows, groups):
             conv(xg, wg, og, channels, len(taps), xb[0].size, bases.ctypes.data, taps.ctypes.data,
                  _address(tap_first), _address(tap_ids), per_group, positions, lane_count, a, b)
     per_position = len(w) * channels * len(taps) * lane_count
-    threads.parallel_for(part, positions, -(-PART_FLOPS // per_position))
+    threads.parallel_for(part, positions, -(-PART_FLOPS // max(1, per_position)))
     return from_lanes(out, batch)
 
 
@@ -221,5 +222,5 @@ def conv_weight(x, y, grid, lo, groups):
                    taps.ctypes.data, per_group, positions, lane_count, a, b)
         return dw
     per_position = y.shape[1] * channels * len(taps) * lane_count
-    parts = threads.parallel_for(part, positions, -(-PART_FLOPS // per_position))
+    parts = threads.parallel_for(part, positions, -(-PART_FLOPS // max(1, per_position)))
     return sum(parts[1:], parts[0]).reshape((y.shape[1], channels) + grid.kernel)
