@@ -11,7 +11,7 @@ of the work, each part writes its own slice, and partial sums are added in part 
 """
 import itertools
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 
 def _default():
@@ -81,8 +81,7 @@ def parallel_for(body, total, min_part):
     try:
         take_parts()
     finally:
-        for helper in helpers:     # wait for all, then raise the first error
-            helper.exception()
+        wait(helpers)              # no part may still run once this returns, nor after an error
     for helper in helpers:
         helper.result()
     return results

@@ -6,7 +6,7 @@ import pytest
 
 import deepgrad as dg
 import deepgrad.nn.functional as F
-from deepgrad.ops import batch_last, conv, direct
+from deepgrad.ops import batch_last, conv, direct, sharing
 
 
 @pytest.fixture(autouse=True)
@@ -67,14 +67,32 @@ def test_conv_backward_moves_the_cotangent_to_batch_last_once(monkeypatch):
     assert moved[1:].count(y.shape) == 1 and moved[1:].count(x.shape) == 1    # g once; x again for dw
 
 
+@pytest.mark.skipif(direct._kernels() is None, reason="the C extension _direct is not built")
+def test_conv_backward_moves_the_cotangent_to_the_direct_kernels_lanes_once(monkeypatch):
+    moved = []
+    real = direct._move
+    monkeypatch.setattr(direct, "suits", lambda x: True)      # (the fixture above keeps them out)
+    monkeypatch.setattr(direct, "_move", lambda a, *rest: (moved.append((a.shape, rest[-1])), real(a, *rest))[1])
+    rng = np.random.default_rng(1)
+    x = dg.tensor(rng.standard_normal((16, 6, 14, 14)), requires_grad=True)
+    w = dg.tensor(rng.standard_normal((16, 6, 5, 5)), requires_grad=True)
+    y = F.conv2d(x, w)
+    g = rng.standard_normal(y.shape)
+    y.backward(dg.tensor(g))
+    into = [shape for shape, into_lanes in moved if into_lanes]
+    assert into.count(y.shape) == 1 and into.count(x.shape) == 2     # g once; x in the forward and for dw
+    dw = conv.conv_weight(x, dg.tensor(g), (1, 1), (0, 0), (1, 1), 1, (5, 5))     # computed apart
+    np.testing.assert_allclose(w.grad.numpy(), dw.numpy(), rtol=1e-12)
+
+
 def test_a_sharing_scope_belongs_to_the_thread_that_opened_it():
     import threading
 
     seen = []
-    with conv._sharing():
-        other = threading.Thread(target=lambda: seen.append(getattr(conv._scope, "shared", None)))
+    with sharing.scope():
+        other = threading.Thread(target=lambda: seen.append(getattr(sharing._scope, "shared", None)))
         other.start()
         other.join()
-        assert conv._scope.shared == {}
+        assert sharing._scope.shared == {}
     assert seen == [None]
-    assert conv._scope.shared is None
+    assert sharing._scope.shared is None

@@ -18,15 +18,12 @@ with one strided add per kernel offset (no ``np.add.at``). Where the flat grid w
 its positions (kernels large next to the image, as in LeNet-5's C3), the operands are laid out
 batch-last instead (``batch_last.py``). Depthwise convolutions take per-offset multiply-adds
 (``depthwise.py``). Each VJP lays out the output gradient once for both its gradients
-(``_sharing``); the weight gradient's product is taken in pieces where the weights are tiny
+(``sharing.py``); the weight gradient's product is taken in pieces where the weights are tiny
 (``gemm.py``).
 """
-import contextlib
-import threading
-
 from .. import backend
 from ..autograd.function import Primitive
-from . import batch_last, depthwise, direct, gemm
+from . import batch_last, depthwise, direct, gemm, sharing
 from .grid import Grid, window_input, window_output
 
 
@@ -79,35 +76,11 @@ def _layout(grid, batch):
     return batch_last.BatchLast(grid) if batch_last.suits(grid, batch) else _ChannelMajor(grid)
 
 
-_scope = threading.local()     # .shared inside ``_sharing``: {key: (array, the layout of it)}
-
-
-@contextlib.contextmanager
-def _sharing():
-    """Within, laying out one array the same way twice reuses the first result: the VJPs need the
-    cotangent's windows (ConvTranspose) or its batch-last copy (Conv) for both their gradients.
-    (Entries hold their array, so no other array can take its id while the scope lasts; the scope
-    belongs to the thread that opened it.)"""
-    outer = getattr(_scope, "shared", None)
-    _scope.shared = {}
-    try:
-        yield
-    finally:
-        _scope.shared = outer
-
-
 def _laid_out(layout, how, x, *args):
-    """``layout.<how>(x, *args)``, computed once per array within ``_sharing`` (the key is the method
-    itself: in the batch-last layout ``rows`` and ``positions`` are one)."""
-    method = getattr(type(layout), how)
-    shared = getattr(_scope, "shared", None)
-    if shared is None:
-        return method(layout, x, *args)
-    g = layout.grid
-    key = (method, id(x), x.shape, x.dtype, g.kernel, g.stride, g.dilation, g.size) + args
-    if key not in shared:
-        shared[key] = (x, method(layout, x, *args))
-    return shared[key][1]
+    """``layout.<how>(x, *args)``, computed once per array within a VJP (``sharing``; the key is the
+    method itself: in the batch-last layout ``rows`` and ``positions`` are one)."""
+    method, g = getattr(type(layout), how), layout.grid
+    return sharing.once((method, g.kernel, g.stride, g.dilation, g.size) + args, x, lambda: method(layout, x, *args))
 
 
 def _conv_forward(x, w, stride, lo, dilation, groups, size):
@@ -160,7 +133,7 @@ class Conv(Primitive):
         return _conv_forward(x, w, stride, lo, dilation, groups, size)
 
     def vjp(self, g, out, x, w, stride, lo, dilation, groups, size):
-        with _sharing():    # in the batch-last layout both gradients read g's batch-last copy
+        with sharing.scope():    # both gradients read g laid out the same way
             return (conv_transpose(g, w, stride, lo, dilation, groups, _spatial(x)) if x.requires_grad else None,
                     conv_weight(x, g, stride, lo, dilation, groups, _spatial(w)) if w.requires_grad else None)
 
@@ -175,7 +148,7 @@ class ConvTranspose(Primitive):
         return _conv_transpose_forward(y, w, stride, lo, dilation, groups, size)
 
     def vjp(self, g, out, y, w, stride, lo, dilation, groups, size):
-        with _sharing():    # both gradients read the windows of g
+        with sharing.scope():    # both gradients read the windows of g
             return (conv(g, w, stride, lo, dilation, groups, _spatial(y)) if y.requires_grad else None,
                     conv_weight(g, y, stride, lo, dilation, groups, _spatial(w)) if w.requires_grad else None)
 

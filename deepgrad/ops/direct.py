@@ -25,6 +25,7 @@ import math
 import os
 
 from .. import backend, threads
+from . import sharing
 
 BLOCK_BYTES = 64           # images come in blocks of 16 floats or 8 doubles (two kernel vectors)
 MIN_FILL = 0.75            # the least share of the lanes that must hold images for the layout to pay
@@ -103,12 +104,14 @@ def _move(array, buf, lo, extent, into_lanes):
 
 
 def to_lanes(x, lo, extent, lane_count):
-    """(N, C, *spatial) -> (C, *extent, lanes): x[n, c, s] at [c, s + lo, n], zeros elsewhere."""
-    if x.strides[-1] != x.itemsize:
-        x = _np.ascontiguousarray(x)
-    buf = _np.zeros((x.shape[1],) + tuple(extent) + (lane_count,), x.dtype)
-    _move(x, buf, lo, extent, 1)
-    return buf
+    """(N, C, *spatial) -> (C, *extent, lanes): x[n, c, s] at [c, s + lo, n], zeros elsewhere; made
+    once per array within a VJP (``sharing``), where both gradients read the output gradient."""
+    def move():
+        contiguous = x if x.strides[-1] == x.itemsize else _np.ascontiguousarray(x)
+        buf = _np.zeros((x.shape[1],) + tuple(extent) + (lane_count,), x.dtype)
+        _move(contiguous, buf, lo, extent, 1)
+        return buf
+    return sharing.once((to_lanes, tuple(lo), tuple(extent), lane_count), x, move)
 
 
 def from_lanes(buf, batch):
@@ -142,11 +145,9 @@ def _windows(kernel, stride, dilation, size, extent, lane_count, lo=None):
     offsets = [_np.ascontiguousarray(a, _np.int64) for a in (bases, taps)]
     if lo is None:
         return offsets + [None, None]
-    dims = len(axes)
-    mask = functools.reduce(_np.logical_and, [m.reshape(tuple(m.shape[0] if j == i else 1 for j in range(dims))
-                                                        + tuple(m.shape[1] if j == i else 1 for j in range(dims)))
-                                              for i, (_, _, m) in enumerate(axes)])
-    mask = _np.broadcast_to(mask, tuple(size) + tuple(kernel)).reshape(len(bases), len(taps))
+    dims = len(axes)                          # (n0, k0, n1, k1, ...) -> (positions, taps)
+    mask = functools.reduce(_np.logical_and.outer, [m for _, _, m in axes])
+    mask = mask.transpose(tuple(range(0, 2 * dims, 2)) + tuple(range(1, 2 * dims, 2))).reshape(len(bases), len(taps))
     tap_first = _np.concatenate([[0], _np.cumsum(mask.sum(axis=1))])
     return offsets + [_np.ascontiguousarray(a, _np.int64) for a in (tap_first, _np.nonzero(mask)[1])]
 
