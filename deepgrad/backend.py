@@ -29,6 +29,14 @@ def xp_of(array):
     return cupy
 
 
+def array_of(value):
+    """``value`` itself when it is an array; a NumPy scalar (NumPy's result for 0-d operands) as a 0-d
+    array, whose in-place updates and ``out=`` arguments work as on any other array."""
+    if type(value) is numpy.ndarray or not isinstance(value, numpy.generic):
+        return value
+    return numpy.asarray(value)
+
+
 ALIGNMENT = 64   # bytes: a cache line, and the width of an AVX-512 register
 
 

@@ -11,6 +11,7 @@ import functools
 import threading
 from contextlib import contextmanager
 
+from ..backend import array_of
 from .tensor import Tensor
 
 
@@ -45,7 +46,7 @@ def apply(prim, inputs, params):
     if _recorder is not None:       # tracing (deepgrad.static): the recorder runs and records the primitive
         return _recorder(prim, inputs, params)
     out = Tensor.__new__(Tensor)
-    out.data = prim.forward(*[t.data for t in inputs], **params)
+    out.data = array_of(prim.forward(*[t.data for t in inputs], **params))
     return finish(prim, inputs, params, out)
 
 
