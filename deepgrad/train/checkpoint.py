@@ -1,64 +1,28 @@
 """Checkpoints: model weights, optimiser and scheduler state, random-number state and metadata in one
 safetensors file, written atomically (``dg.save``), so a run can resume exactly where it stopped.
 
-Nested state (an optimiser's ``state_dict`` holds dicts keyed by ints, lists and tensors) is split
-into its tensors, stored as safetensors entries, and a JSON skeleton kept in the header that records
-where each tensor goes and the type of every key, so nothing is pickled.
+A checkpoint is the dict ``{'model': state_dict, 'optimizer': ..., 'scheduler': ..., 'metadata': ...}``
+saved by ``dg.save`` (which stores nested state without pickle), marked as one in the header; ``dg.load``
+reads it back as that dict. Files of the first format (the skeleton of the optimiser and scheduler
+state in the header's metadata) still load.
 """
 import os
 
-from .. import backend
-from ..autograd.tensor import Tensor
-from ..serialization import load, save
+from ..serialization import decode, load, save
 
-FORMAT = "deepgrad-checkpoint-1"
-
-
-def _encode(value, prefix, tensors):
-    """(JSON skeleton, with tensors moved into ``tensors``) of a nest of dicts, lists and tensors."""
-    if isinstance(value, Tensor) or isinstance(value, backend.numpy.ndarray):
-        tensors[prefix] = value
-        return {"tensor": prefix}
-    if isinstance(value, dict):
-        items = []
-        for k, v in value.items():
-            if not isinstance(k, (str, int, float, bool)) and k is not None:
-                raise TypeError(f"checkpoint: cannot store a dict key of type {type(k).__name__} ({k!r})")
-            items.append([k, _encode(v, f"{prefix}.{k}", tensors)])
-        return {"dict": items}
-    if isinstance(value, (list, tuple)):
-        return {"list" if isinstance(value, list) else "tuple":
-                [_encode(v, f"{prefix}.{i}", tensors) for i, v in enumerate(value)]}
-    if isinstance(value, backend.numpy.generic):
-        return value.item()
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    raise TypeError(f"checkpoint: cannot store a value of type {type(value).__name__} at {prefix!r}")
-
-
-def _decode(skeleton, tensors):
-    if isinstance(skeleton, dict):
-        if "tensor" in skeleton:
-            return tensors[skeleton["tensor"]]
-        if "dict" in skeleton:
-            return {k: _decode(v, tensors) for k, v in skeleton["dict"]}
-        if "list" in skeleton:
-            return [_decode(v, tensors) for v in skeleton["list"]]
-        if "tuple" in skeleton:
-            return tuple(_decode(v, tensors) for v in skeleton["tuple"])
-    return skeleton
+FORMAT = "deepgrad-checkpoint-2"
+_FORMAT_1 = "deepgrad-checkpoint-1"   # flat tensors "model.<name>", skeletons in the header (read only)
 
 
 def save_checkpoint(path, model, optimizer=None, scheduler=None, **metadata):
-    """Write model weights (keys ``model.<name>``), optimiser and scheduler state and any JSON-able
-    ``metadata`` (epoch, metrics, RNG state, model name...) to ``path`` atomically."""
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    header = {"format": FORMAT, "metadata": metadata}
+    """Write model weights, optimiser and scheduler state and any ``metadata`` (epoch, metrics,
+    RNG state, model name...: numbers, strings, tensors nested in dicts and lists) to ``path`` atomically."""
+    state = {"model": model.state_dict(), "metadata": metadata}
     if optimizer is not None:
-        header["optimizer"] = _encode(optimizer.state_dict(), "optimizer", tensors)
+        state["optimizer"] = optimizer.state_dict()
     if scheduler is not None:
-        header["scheduler"] = _encode(scheduler.state_dict(), "scheduler", tensors)
-    save(tensors, path, metadata=header)
+        state["scheduler"] = scheduler.state_dict()
+    save(state, path, metadata={"format": FORMAT})
 
 
 class Checkpoint:
@@ -81,11 +45,15 @@ class Checkpoint:
 
 def load_checkpoint(path):
     """Read a checkpoint written by ``save_checkpoint``; a file that is not one is refused clearly."""
-    tensors, header = load(path, with_metadata=True)
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ValueError(f"{os.fspath(path)} is a safetensors file but not a deepgrad checkpoint "
-                         f"(expected format {FORMAT!r} in its header)")
-    model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    optimizer = _decode(header["optimizer"], tensors) if "optimizer" in header else None
-    scheduler = _decode(header["scheduler"], tensors) if "scheduler" in header else None
-    return Checkpoint(os.fspath(path), model_state, optimizer, scheduler, header.get("metadata", {}))
+    state, header = load(path, with_metadata=True)
+    form = header.get("format") if isinstance(header, dict) else None
+    if form == FORMAT:
+        return Checkpoint(os.fspath(path), state["model"], state.get("optimizer"), state.get("scheduler"),
+                          state["metadata"])
+    if form == _FORMAT_1:
+        model_state = {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}
+        optimizer = decode(header["optimizer"], state) if "optimizer" in header else None
+        scheduler = decode(header["scheduler"], state) if "scheduler" in header else None
+        return Checkpoint(os.fspath(path), model_state, optimizer, scheduler, header.get("metadata", {}))
+    raise ValueError(f"{os.fspath(path)} is a safetensors file but not a deepgrad checkpoint "
+                     f"(expected format {FORMAT!r} in its header)")
