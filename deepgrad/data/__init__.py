@@ -1,4 +1,5 @@
-"""Data loading (layer 5 of DESIGN.md): datasets, the DataLoader with a prefetch thread, image transforms.
+"""Data loading (layer 5 of DESIGN.md): datasets, samplers, the DataLoader (a prefetch thread or worker
+processes), image transforms. ``deepgrad.utils.data`` is the same under PyTorch's module name.
 
     from deepgrad.data import DataLoader, MNIST, transforms as T
     train = MNIST(train=True, transform=T.RandomAffine(degrees=10, translate=(0.1, 0.1)))
@@ -7,11 +8,16 @@
 """
 from . import datasets, transforms
 from ._random import current_generator
-from .dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split
+from .dataset import ConcatDataset, Dataset, IterableDataset, Subset, TensorDataset, random_split
 from .datasets import CIFAR10, MNIST, Digits, FashionMNIST, ImageFolder, data_home, digits, read_idx
 from .download import DownloadError, download_file
 from .loader import DataLoader, default_collate, default_convert
+from .sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler,
+                      WeightedRandomSampler)
+from .worker import WorkerInfo, get_worker_info
 
-__all__ = ["datasets", "transforms", "current_generator", "ConcatDataset", "Dataset", "Subset", "TensorDataset",
-           "random_split", "CIFAR10", "MNIST", "Digits", "FashionMNIST", "ImageFolder", "data_home", "digits",
-           "read_idx", "DownloadError", "download_file", "DataLoader", "default_collate", "default_convert"]
+__all__ = ["datasets", "transforms", "current_generator", "ConcatDataset", "Dataset", "IterableDataset", "Subset",
+           "TensorDataset", "random_split", "CIFAR10", "MNIST", "Digits", "FashionMNIST", "ImageFolder", "data_home",
+           "digits", "read_idx", "DownloadError", "download_file", "DataLoader", "default_collate", "default_convert",
+           "BatchSampler", "RandomSampler", "Sampler", "SequentialSampler", "SubsetRandomSampler",
+           "WeightedRandomSampler", "WorkerInfo", "get_worker_info"]

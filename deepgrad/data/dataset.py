@@ -1,5 +1,5 @@
-"""Map-style datasets with PyTorch semantics: ``Dataset``, ``TensorDataset``, ``Subset``, ``ConcatDataset``
-and ``random_split``.
+"""Datasets with PyTorch semantics: map-style ``Dataset``, ``TensorDataset``, ``Subset``, ``ConcatDataset``,
+``random_split``, and iterable-style ``IterableDataset``.
 
 A dataset is anything with ``__getitem__(i)`` and ``__len__()``. A dataset may also offer the batch fast
 path ``get_batch(indices)``: given an int64 NumPy array of indices it returns the *already batched* sample
@@ -28,6 +28,26 @@ class Dataset:
 
     def __add__(self, other):
         return ConcatDataset([self, other])
+
+
+class IterableDataset(Dataset):
+    """Base class of iterable-style datasets (streams): subclasses define ``__iter__``, which yields samples.
+
+    With ``DataLoader(num_workers=N)`` every worker iterates its own copy of the dataset, so each sample
+    would come N times; split the stream in ``__iter__`` (or in a ``worker_init_fn``) with
+    ``get_worker_info()``, as in PyTorch::
+
+        def __iter__(self):
+            info = deepgrad.data.get_worker_info()          # None in the main process
+            start, step = (0, 1) if info is None else (info.id, info.num_workers)
+            return itertools.islice(self.stream(), start, None, step)
+    """
+
+    def __iter__(self):
+        raise NotImplementedError(f"{type(self).__name__} must define __iter__")
+
+    def __len__(self):
+        raise TypeError(f"{type(self).__name__} has no len() (define __len__ to give DataLoader a length)")
 
 
 def _as_index_array(indices, n, what):
@@ -73,6 +93,13 @@ class TensorDataset(Dataset):
         self.tensors = tuple(Tensor.wrap(a) for a in arrays)
 
     def __getitem__(self, index):
+        """Row ``index`` of every tensor; a slice or a 1-D sequence of indices gives those rows, as in PyTorch."""
+        if isinstance(index, slice):
+            return tuple(Tensor.wrap(a[index]) for a in self.arrays)
+        if isinstance(index, Tensor) and index.ndim > 0:
+            index = index.data
+        if isinstance(index, (list, tuple, np.ndarray)):
+            return self.get_batch(index)
         i = _index(index, len(self), "TensorDataset")
         return tuple(Tensor.wrap(a[i]) for a in self.arrays)
 
@@ -114,6 +141,8 @@ class ConcatDataset(Dataset):
         self.datasets = list(datasets)
         if not self.datasets:
             raise ValueError("ConcatDataset needs at least one dataset")
+        if any(isinstance(d, IterableDataset) for d in self.datasets):
+            raise TypeError("ConcatDataset does not support IterableDataset (it needs indexable datasets)")
         self.cumulative_sizes = []
         total = 0
         for d in self.datasets:
