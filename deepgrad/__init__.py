@@ -7,8 +7,8 @@
 from . import allocator  # noqa: F401  (tunes glibc malloc once, at import)
 from . import autograd, backend, data, models, nn, ops, optim, signal
 from .autograd import Tensor, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .backend import (Generator, bool_, float16, float32, float64, int8, int16, int32, int64, manual_seed,
-                      uint8)
+from .backend import (Generator, bool_, float16, float32, float64, get_default_dtype, int8, int16, int32, int64,
+                      manual_seed, promote_types, result_type, set_default_dtype, uint8)
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .nn.summary import summary
 from .serialization import load, save

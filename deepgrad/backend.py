@@ -83,6 +83,84 @@ def is_floating(dtype):
     return numpy.dtype(dtype).kind == "f"
 
 
+# ---------------------------------------------------------------- type promotion (PyTorch's rules)
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}   # bool < integers < floating
+
+
+def can_cast(source, target):
+    """Whether a result of dtype ``source`` may be written into a tensor of dtype ``target`` (in-place
+    operations, ``copy_``): never down a category (floating into integer, integer into bool), as in PyTorch."""
+    return _CATEGORY[as_dtype(source).kind] <= _CATEGORY[as_dtype(target).kind]
+
+
+def get_default_dtype():
+    """The dtype of floating-point results made from Python floats and integer division (float32)."""
+    return default_float
+
+
+def set_default_dtype(dtype):
+    """Set the default floating dtype (``torch.set_default_dtype``): float16, float32 or float64."""
+    global default_float
+    d = as_dtype(dtype)
+    if d.kind != "f":
+        raise TypeError(f"set_default_dtype: only floating-point dtypes can be the default, got {d.name}")
+    default_float = d
+
+
+def promote_types(a, b):
+    """The dtype two dtypes combine to (``torch.promote_types``): the higher category wins outright
+    (int32 with float16 gives float16), within a category the wider type (uint8 with int8 gives int16)."""
+    a, b = as_dtype(a), as_dtype(b)
+    ca, cb = _CATEGORY[a.kind], _CATEGORY[b.kind]
+    if ca != cb:
+        return a if ca > cb else b
+    return numpy.promote_types(a, b)
+
+
+def is_scalar(value):
+    """Whether ``value`` is a Python or NumPy number (PyTorch's "wrapped number"), not an array."""
+    return isinstance(value, (bool, int, float, numpy.generic))
+
+
+def scalar_dtype(value):
+    """The dtype a Python or NumPy number stands for in promotion: bool, int64 or the default float."""
+    kind = numpy.asarray(value).dtype.kind
+    if kind not in _CATEGORY:
+        raise TypeError(f"expected a real number, got {value!r} of type {type(value).__name__}")
+    return bool_ if kind == "b" else int64 if kind in "iu" else default_float
+
+
+def _combine(higher, lower):
+    """Merge the dtype of a stronger operand class with that of a weaker one: the weaker class only
+    counts when it lifts the result to a higher category (c10's combine_categories)."""
+    if higher is None:
+        return lower
+    if lower is None or higher.kind == "f":
+        return higher
+    if higher.kind == "b" or lower.kind == "f":
+        return promote_types(higher, lower)
+    return higher
+
+
+def result_type(*operands):
+    """The dtype of an elementwise operation on ``operands`` (``torch.result_type``, PyTorch's rules).
+    Operands are tensors or arrays (those with dimensions outrank 0-dim ones) and Python or NumPy numbers
+    (outranked by both): the strongest class present fixes the dtype, unless a weaker class holds a
+    higher category (bool < integer < floating), which then lifts it. So float32 with an int64 tensor is
+    float32, an int64 tensor times 2.5 is float32 (the default dtype), and a float16 tensor plus a 0-dim
+    float64 tensor stays float16."""
+    classes = [None, None, None]      # dimensioned, 0-dim, numbers
+    for x in operands:
+        if is_scalar(x):
+            i, d = 2, scalar_dtype(x)
+        else:
+            i, d = (0 if x.ndim else 1), as_dtype(x.dtype)
+        classes[i] = d if classes[i] is None else promote_types(classes[i], d)
+    if all(c is None for c in classes):
+        raise TypeError("result_type: expected at least one operand")
+    return _combine(_combine(classes[0], classes[1]), classes[2])
+
+
 def as_array(data, dtype=None):
     """Convert Python data or an array to a backend array, PyTorch's default dtypes for Python data:
     float32 for floats, int64 for ints, bool for bools."""

@@ -3,7 +3,8 @@ to each input's shape. Comparisons return bool tensors and carry no gradient."""
 from .. import backend
 from ..autograd.function import Primitive, apply
 from ..autograd.tensor import Tensor
-from .common import NO_PARAMS, constant, lift, pair, unbroadcast
+from .common import NO_PARAMS, constant, lift, scalar, unbroadcast
+from .unary import promote
 
 
 def _add_terms(a, b):
@@ -25,6 +26,8 @@ class _Binary(Primitive):
 
 
 class Add(_Binary):
+    saved = ()
+
     def compute(self, x, y):
         return x + y
 
@@ -38,6 +41,8 @@ class Add(_Binary):
 
 
 class Sub(_Binary):
+    saved = ()
+
     def compute(self, x, y):
         return x - y
 
@@ -51,6 +56,8 @@ class Sub(_Binary):
 
 
 class Mul(_Binary):
+    saved = (0, 1)
+
     def compute(self, x, y):
         return x * y
 
@@ -65,6 +72,7 @@ class Mul(_Binary):
 
 class Div(_Binary):
     """x / y; integer operands give float32, as in PyTorch."""
+    saved = ("out", 1)
     def compute(self, x, y):
         out = x / y
         if out.dtype == backend.float64 and x.dtype.kind in "iub" and y.dtype.kind in "iub":
@@ -112,6 +120,7 @@ def _dpow_dy(out, x):
 
 class PowScalar(Primitive):
     """x ** c for a Python number c."""
+    saved = (0,)
     def forward(self, x, exponent):
         return x ** exponent
 
@@ -159,6 +168,7 @@ def _share(x, y, out):
 
 class Where(Primitive):
     """cond ? x : y, elementwise with broadcasting; ``cond`` carries no gradient."""
+    saved = (0,)
     def forward(self, cond, x, y):
         try:
             return backend.xp_of(x).where(cond, x, y)
@@ -239,30 +249,47 @@ _and, _or = LogicalAnd(), LogicalOr()
 
 def _binary(prim):
     def op(x, y):
-        if not (isinstance(x, Tensor) and isinstance(y, Tensor)):
-            x, y = pair(x, y)
+        if not (isinstance(x, Tensor) and isinstance(y, Tensor) and x.dtype == y.dtype):
+            x, y = promote(x, y, op=prim.name)
         return apply(prim, (x, y), NO_PARAMS)
     op.__name__ = prim.name
     return op
 
 
-add, sub, mul, div, maximum, minimum = map(_binary, (_add, _sub, _mul, _div, _maximum, _minimum))
+add, mul, div, maximum, minimum = map(_binary, (_add, _mul, _div, _maximum, _minimum))
+
+
+def sub(x, y):
+    """x − y; refused for bool operands, as in PyTorch (use ``~`` or ``logical_xor`` for masks)."""
+    if any(v.dtype == backend.bool_ if isinstance(v, Tensor) else isinstance(v, (bool, backend.numpy.bool_))
+           for v in (x, y)):
+        raise TypeError("sub: subtraction (the - operator) with a bool tensor or number is not supported; "
+                        "to invert a mask use ~ or logical_not()")
+    return _subtract(x, y)
+
+
+_subtract = _binary(_sub)
 lt, le, gt, ge, eq, ne = map(_binary, (_lt, _le, _gt, _ge, _eq, _ne))
 logical_and, logical_or = _binary(_and), _binary(_or)
 
 
 def pow(x, exponent):
-    """x ** exponent; a Python-number exponent gives the cheaper rule c·x^(c−1)."""
-    if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
-        return apply(_pow_scalar, (lift(x),), {"exponent": exponent})
-    x, exponent = pair(x, exponent)
+    """x ** exponent; a number exponent gives the cheaper rule c·x^(c−1). An integer tensor to a float
+    power is float32 (the default dtype), as in PyTorch."""
+    if backend.is_scalar(exponent) and not isinstance(exponent, (bool, backend.numpy.bool_)):
+        (x, _) = promote(x, exponent, op="pow")
+        return apply(_pow_scalar, (x,), {"exponent": exponent.item() if hasattr(exponent, "item") else exponent})
+    x, exponent = promote(x, exponent, op="pow")
     return apply(_pow, (x, exponent), NO_PARAMS)
 
 
 def where(condition, x, y):
-    """Elements of ``x`` where ``condition`` is true, else of ``y`` (``torch.where``)."""
+    """Elements of ``x`` where ``condition`` is true, else of ``y`` (``torch.where``; ``x`` and ``y``
+    promoted to a common dtype)."""
     condition = lift(condition)
     if condition.dtype != backend.bool_:
         raise TypeError(f"where: condition must be a bool tensor, got dtype {condition.dtype}")
-    x, y = pair(x, y)
+    if not (isinstance(x, Tensor) or isinstance(y, Tensor)):
+        x = scalar(x, backend.result_type(x, y), condition)     # where(cond, 1.0, 0.0)
+    x, y = promote(x, y, op="where")
     return apply(_where, (condition, x, y), NO_PARAMS)

@@ -7,25 +7,35 @@ NO_PARAMS = {}
 
 
 def lift(value, like=None):
-    """``value`` as a Tensor. Python scalars take ``like``'s dtype (a float next to an integer tensor
-    becomes float32), as in PyTorch, so ``x * 2.0`` keeps ``x`` in float32."""
+    """``value`` as a Tensor. A Python or NumPy number next to tensor ``like`` takes the dtype PyTorch
+    gives the pair (``backend.result_type``): ``x * 2.0`` keeps float32 ``x`` in float32, an integer
+    tensor times 2.5 is float32 (the default dtype)."""
     if isinstance(value, Tensor):
         return value
-    if like is not None and isinstance(value, (bool, int, float)):
-        dtype = like.data.dtype
-        if isinstance(value, float) and dtype.kind != "f":
-            dtype = backend.default_float
-        elif isinstance(value, int) and not isinstance(value, bool) and dtype.kind == "b":
-            dtype = backend.int64
-        return Tensor.wrap(backend.xp_of(like.data).asarray(value, dtype=dtype))
+    if like is not None and backend.is_scalar(value):
+        return scalar(value, backend.result_type(like, value), like)
     return Tensor(value)
 
 
-def pair(x, y):
-    """Both operands of a binary op as Tensors (at least one of them already is)."""
-    if not isinstance(x, Tensor):
-        return lift(x, lift(y)), lift(y)
-    return x, lift(y, x)
+def scalar(value, dtype, like):
+    """A 0-d Tensor of ``value`` in ``dtype`` on ``like``'s device. Integers wrap around as in a C cast
+    (``uint8 + 300`` is ``uint8 + 44``, as in PyTorch)."""
+    xp = backend.xp_of(like.data)
+    return Tensor.wrap(xp.asarray(value).astype(dtype, copy=False))
+
+
+def operand(value, op):
+    """An operator's operand as a Tensor or number: arrays are wrapped, anything else is refused (a
+    tuple such as ``t.max(dim=0)``'s (values, indices) is never silently stacked into a tensor)."""
+    if isinstance(value, Tensor) or backend.is_scalar(value):
+        return value
+    if isinstance(value, backend.numpy.ndarray) or hasattr(value, "__cuda_array_interface__"):
+        return Tensor.wrap(value)
+    hint = (" (a (values, indices) pair from max/min/sort/topk with dim=: take .values)"
+            if isinstance(value, tuple) and any(isinstance(v, Tensor) for v in value) else
+            "; make it a tensor first with deepgrad.tensor(...)")
+    raise TypeError(f"{op}: expected a Tensor, an array or a number as operand, got a "
+                    f"{type(value).__name__}{hint}")
 
 
 def unbroadcast(g, shape):

@@ -1,10 +1,12 @@
 """Matrix products: ``x @ y`` with NumPy's rules (1-D operands, broadcast batch dimensions).
 In a layer z = W a + b (seed eq. 1.1) the gradients are δ aᵀ and Wᵀ δ (eqs. 2.5, 2.10)."""
 from ..autograd.function import Primitive, apply
-from .common import NO_PARAMS, pair, unbroadcast
+from .common import NO_PARAMS, lift, unbroadcast
 
 
 class Matmul(Primitive):
+    saved = (0, 1)
+
     def forward(self, x, y):
         if x.ndim == 0 or y.ndim == 0:
             raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes "
@@ -47,5 +49,4 @@ _matmul = Matmul()
 
 def matmul(x, y):
     """The matrix product, batched over leading dimensions (``torch.matmul``)."""
-    x, y = pair(x, y)
-    return apply(_matmul, (x, y), NO_PARAMS)
+    return apply(_matmul, (lift(x), lift(y)), NO_PARAMS)

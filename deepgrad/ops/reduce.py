@@ -29,9 +29,17 @@ def _reduced_size(shape, axes):
     return n
 
 
+def _total_dtype(dtype):
+    """Sums and products of bool and integer tensors are int64, as in PyTorch (NumPy gives uint64 for
+    unsigned types); floating ones keep their dtype."""
+    return None if dtype.kind == "f" else backend.int64
+
+
 class Sum(Primitive):
+    saved = ()
+
     def forward(self, x, axes, keepdims):
-        return x.sum(axis=axes, keepdims=keepdims)
+        return x.sum(axis=axes, keepdims=keepdims, dtype=_total_dtype(x.dtype))
 
     def vjp(self, g, out, x, axes, keepdims):
         return (_keep(g, x.shape, axes, keepdims).expand(x.shape),)
@@ -74,7 +82,7 @@ class Min(_Extremum):
 class Prod(Primitive):
     """Product over axes; the gradient is exact also where inputs are zero."""
     def forward(self, x, axes, keepdims):
-        return x.prod(axis=axes, keepdims=keepdims)
+        return x.prod(axis=axes, keepdims=keepdims, dtype=_total_dtype(x.dtype))
 
     def _partials(self, out, x, axes, keepdims):
         """d out / d x_i: the product of the other elements of x_i's group, built so that its own
@@ -125,6 +133,8 @@ class LogSumExp(Primitive):
 
 
 class Softmax(Primitive):
+    saved = ("out",)
+
     def forward(self, x, axis):
         xp = backend.xp_of(x)
         e = xp.exp(x - x.max(axis=axis, keepdims=True))
@@ -139,6 +149,8 @@ class Softmax(Primitive):
 
 
 class LogSoftmax(Primitive):
+    saved = ("out",)
+
     def forward(self, x, axis):
         xp = backend.xp_of(x)
         shifted = x - x.max(axis=axis, keepdims=True)

@@ -6,9 +6,12 @@ from .. import backend
 from ..autograd.function import Primitive, apply
 from ..autograd.tensor import Tensor
 from .common import lift, normalize_axes, unbroadcast
+from .unary import astype
 
 
 class Reshape(Primitive):
+    saved = ()
+
     def forward(self, x, shape):
         return x.reshape(shape)
 
@@ -20,6 +23,8 @@ class Reshape(Primitive):
 
 
 class Permute(Primitive):
+    saved = ()
+
     def forward(self, x, perm):
         return x.transpose(perm)
 
@@ -34,6 +39,8 @@ class Permute(Primitive):
 
 
 class BroadcastTo(Primitive):
+    saved = ()
+
     def forward(self, x, shape):
         return backend.xp_of(x).broadcast_to(x, shape)
 
@@ -45,6 +52,8 @@ class BroadcastTo(Primitive):
 
 
 class Concatenate(Primitive):
+    saved = ()
+
     def forward(self, *xs, axis):
         return backend.xp_of(xs[0]).concatenate(xs, axis=axis)
 
@@ -62,6 +71,8 @@ class Concatenate(Primitive):
 
 
 class Pad(Primitive):
+    saved = ()
+
     def forward(self, x, widths, value):
         return backend.xp_of(x).pad(x, widths, mode="constant", constant_values=value)
 
@@ -73,6 +84,8 @@ class Pad(Primitive):
 
 
 class Flip(Primitive):
+    saved = ()
+
     def forward(self, x, axes):
         return backend.xp_of(x).flip(x, axes)
 
@@ -222,10 +235,10 @@ def concatenate(tensors, dim=0, *, axis=None):
         if t.ndim != first.ndim or t.shape[:a] + t.shape[a + 1:] != first.shape[:a] + first.shape[a + 1:]:
             raise ValueError(f"concatenate: tensor {i} has shape {t.shape}, which does not match tensor 0's "
                              f"{first.shape} outside axis {a}")
-        if t.dtype != first.dtype:
-            raise TypeError(f"concatenate: tensor {i} has dtype {t.dtype} but tensor 0 has {first.dtype}")
     if len(tensors) == 1:
         return first
+    dtype = backend.result_type(*tensors)    # PyTorch's promotion: int64 with float32 gives float32
+    tensors = [astype(t, dtype) for t in tensors]
     return apply(_concatenate, tuple(tensors), {"axis": a})
 
 

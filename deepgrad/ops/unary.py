@@ -3,7 +3,8 @@ import math
 
 from .. import backend
 from ..autograd.function import Primitive, apply
-from .common import NO_PARAMS, constant, lift
+from ..autograd.tensor import Tensor
+from .common import NO_PARAMS, constant, lift, operand, scalar
 
 xp_of = backend.xp_of
 
@@ -12,8 +13,18 @@ def _call(prim, x, **params):
     return apply(prim, (lift(x),), params or NO_PARAMS)
 
 
+def _float_call(prim, x):
+    """A floating-point function: integer and bool tensors are computed in the default float dtype,
+    as in PyTorch (NumPy would give float64, or float16 for int8)."""
+    x = lift(x)
+    if not backend.is_floating(x.dtype):
+        x = astype(x, backend.default_float)
+    return apply(prim, (x,), NO_PARAMS)
+
+
 class Identity(Primitive):
     """y = x, sharing memory; used to give a tensor a fresh node."""
+    saved = ()
     def forward(self, x):
         return x
 
@@ -26,6 +37,7 @@ class Identity(Primitive):
 
 class Copy(Primitive):
     """y = x in new memory (``Tensor.clone``)."""
+    saved = ()
     def forward(self, x):
         return x.copy()
 
@@ -37,6 +49,8 @@ class Copy(Primitive):
 
 
 class Neg(Primitive):
+    saved = ()
+
     def forward(self, x):
         return -x
 
@@ -48,6 +62,8 @@ class Neg(Primitive):
 
 
 class Exp(Primitive):
+    saved = ("out",)
+
     def forward(self, x):
         return xp_of(x).exp(x)
 
@@ -59,6 +75,8 @@ class Exp(Primitive):
 
 
 class Log(Primitive):
+    saved = (0,)
+
     def forward(self, x):
         return xp_of(x).log(x)
 
@@ -70,6 +88,8 @@ class Log(Primitive):
 
 
 class Log1p(Primitive):
+    saved = (0,)
+
     def forward(self, x):
         return xp_of(x).log1p(x)
 
@@ -81,6 +101,8 @@ class Log1p(Primitive):
 
 
 class Expm1(Primitive):
+    saved = ("out",)
+
     def forward(self, x):
         return xp_of(x).expm1(x)
 
@@ -92,6 +114,8 @@ class Expm1(Primitive):
 
 
 class Sqrt(Primitive):
+    saved = ("out",)
+
     def forward(self, x):
         return xp_of(x).sqrt(x)
 
@@ -103,6 +127,8 @@ class Sqrt(Primitive):
 
 
 class Abs(Primitive):
+    saved = (0,)
+
     def forward(self, x):
         return xp_of(x).abs(x)
 
@@ -114,6 +140,8 @@ class Abs(Primitive):
 
 
 class Sin(Primitive):
+    saved = (0,)
+
     def forward(self, x):
         return xp_of(x).sin(x)
 
@@ -125,6 +153,8 @@ class Sin(Primitive):
 
 
 class Cos(Primitive):
+    saved = (0,)
+
     def forward(self, x):
         return xp_of(x).cos(x)
 
@@ -136,6 +166,8 @@ class Cos(Primitive):
 
 
 class Erf(Primitive):
+    saved = (0,)
+
     def forward(self, x):
         return backend.erf(x)
 
@@ -147,6 +179,8 @@ class Erf(Primitive):
 
 
 class Tanh(Primitive):
+    saved = ("out",)
+
     def forward(self, x):
         return xp_of(x).tanh(x)
 
@@ -174,6 +208,7 @@ class TanhGrad(Primitive):
 
 class Sigmoid(Primitive):
     """σ(x) = 1 / (1 + e^(−x)) (seed eq. 3.1); e^(−x) = inf for very negative x gives exactly 0."""
+    saved = ("out",)
     def forward(self, x):
         with backend.numpy.errstate(over="ignore"):
             return 1 / (1 + xp_of(x).exp(-x))
@@ -201,6 +236,8 @@ class SigmoidGrad(Primitive):
 
 
 class Relu(Primitive):
+    saved = (0,)
+
     def forward(self, x):
         return xp_of(x).maximum(x, 0)
 
@@ -213,6 +250,7 @@ class Relu(Primitive):
 
 class Astype(Primitive):
     """A dtype cast; the gradient is cast back to the input's dtype."""
+    saved = ()
     def forward(self, x, dtype):
         return x.astype(dtype)
 
@@ -225,6 +263,7 @@ class Astype(Primitive):
 
 class Clip(Primitive):
     """min(max(x, lo), hi); the gradient passes where lo <= x <= hi, as ``torch.clamp``."""
+    saved = (0,)
     def forward(self, x, lo, hi):
         return xp_of(x).clip(x, lo, hi)
 
@@ -251,23 +290,23 @@ _astype, _clip = Astype(), Clip()
 
 
 def exp(x):
-    return _call(_exp, x)
+    return _float_call(_exp, x)
 
 
 def log(x):
-    return _call(_log, x)
+    return _float_call(_log, x)
 
 
 def log1p(x):
-    return _call(_log1p, x)
+    return _float_call(_log1p, x)
 
 
 def expm1(x):
-    return _call(_expm1, x)
+    return _float_call(_expm1, x)
 
 
 def sqrt(x):
-    return _call(_sqrt, x)
+    return _float_call(_sqrt, x)
 
 
 def abs(x):
@@ -275,24 +314,24 @@ def abs(x):
 
 
 def sin(x):
-    return _call(_sin, x)
+    return _float_call(_sin, x)
 
 
 def cos(x):
-    return _call(_cos, x)
+    return _float_call(_cos, x)
 
 
 def erf(x):
-    return _call(_erf, x)
+    return _float_call(_erf, x)
 
 
 def tanh(x):
-    return _call(_tanh, x)
+    return _float_call(_tanh, x)
 
 
 def sigmoid(x):
     """σ(x) = 1 / (1 + exp(−x)), seed eq. 3.1."""
-    return _call(_sigmoid, x)
+    return _float_call(_sigmoid, x)
 
 
 def relu(x):
@@ -310,6 +349,17 @@ def astype(x, dtype):
     return apply(_astype, (x,), {"dtype": dtype})
 
 
+def promote(*values, op="operation"):
+    """The operands as Tensors of the dtype PyTorch computes ``op`` in (``backend.result_type``: bool <
+    integers < floating; tensors with dimensions outrank 0-dim tensors, which outrank numbers, unless
+    the weaker one is of a higher category). Casts are recorded, so gradients flow back in each input's
+    own dtype."""
+    values = [operand(v, op) for v in values]
+    dtype = backend.result_type(*values)
+    like = next(v for v in values if isinstance(v, Tensor))
+    return [astype(v, dtype) if isinstance(v, Tensor) else scalar(v, dtype, like) for v in values]
+
+
 def clip(x, min=None, max=None):
     """Clamp ``x`` to [min, max] (either may be None), like ``torch.clamp``."""
     x = lift(x)
@@ -319,4 +369,5 @@ def clip(x, min=None, max=None):
         if v is not None and not isinstance(v, (int, float)):
             raise TypeError(f"clip: {name} must be a Python number or None, got {type(v).__name__}; "
                             "use maximum()/minimum() for tensor bounds")
-    return apply(_clip, (x,), {"lo": min, "hi": max})
+    dtype = backend.result_type(x, *(v for v in (min, max) if v is not None))   # int tensor, float bound: float
+    return apply(_clip, (astype(x, dtype),), {"lo": min, "hi": max})
