@@ -41,7 +41,7 @@ def _reaches_outer_graph(outputs, inner):
     ``f`` closed over tensors that require grad)."""
     inner_ids = {id(t) for t in inner}
     for t in engine.toposort(outputs):
-        for p in t._node[1]:
+        for p in engine.parents_of(t._node):
             if p.requires_grad and p._node is None and id(p) not in inner_ids:
                 return True
     return False

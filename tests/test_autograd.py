@@ -158,14 +158,35 @@ def test_no_grad_and_enable_grad_as_decorators():
     assert x.grad.item() == 4.0
 
 
-def test_set_grad_enabled_returns_previous_mode():
-    previous = dg.set_grad_enabled(False)
+def test_set_grad_enabled_as_function_context_manager_and_decorator():
+    """torch.set_grad_enabled's three uses: a call switches at once; ``with`` restores the mode at the
+    end of the block (also after an exception); a decorator switches only while the function runs."""
     try:
-        assert previous is True
-        assert not (leaf([1.0]) * 2.0).requires_grad
+        dg.set_grad_enabled(False)
+        assert not dg.is_grad_enabled() and not (leaf([1.0]) * 2.0).requires_grad
+        dg.set_grad_enabled(True)
+        assert dg.is_grad_enabled()
+        with dg.set_grad_enabled(False):
+            assert not (leaf([1.0]) * 2.0).requires_grad
+            with dg.set_grad_enabled(True):
+                assert (leaf([1.0]) * 2.0).requires_grad
+            assert not dg.is_grad_enabled()
+        assert dg.is_grad_enabled()
+        with pytest.raises(KeyError):
+            with dg.set_grad_enabled(False):
+                raise KeyError
+        assert dg.is_grad_enabled()
+
+        @dg.set_grad_enabled(False)
+        def frozen(x):
+            assert not dg.is_grad_enabled()
+            return x * 2.0
+        assert dg.is_grad_enabled()            # decorating did not switch the mode
+        assert not frozen(leaf([1.0])).requires_grad and dg.is_grad_enabled()
+        with pytest.raises(TypeError, match="bool"):
+            dg.set_grad_enabled("no")
     finally:
-        dg.set_grad_enabled(previous)
-    assert dg.is_grad_enabled()
+        dg.set_grad_enabled(True)
 
 
 # ---------------------------------------------------------------- freeing the graph

@@ -13,6 +13,33 @@ def _check_not_freed(t):
                            "if you need to backward through the graph again.")
 
 
+def parents_of(node):
+    """The inputs of a recorded ``node`` as they were when it ran: an input that a recorded in-place
+    operation changed since is stood in for by the tensor that kept its old value and history."""
+    inputs, versions = node[1], node[3]
+    if all(x._version == v for x, v in zip(inputs, versions[1:])):
+        return inputs
+    return tuple(_at(x, v) for x, v in zip(inputs, versions[1:]))
+
+
+def _at(x, version):
+    while x._version != version and x._older is not None:
+        x = x._older
+    return x
+
+
+def _check_versions(t, prim, parents, versions):
+    """Refuse to differentiate ``prim`` when a value its VJP reads (its result or an input) was modified
+    in place after it ran: the VJP would read the new values (PyTorch's version-counter check)."""
+    for i, (x, seen) in enumerate(zip((t,) + tuple(parents), versions)):
+        if x._version != seen and (prim.saved is None or ("out" if i == 0 else i - 1) in prim.saved):
+            what = "its result" if i == 0 else f"its input {i - 1}"
+            raise RuntimeError(
+                f"a tensor needed to compute the gradient of {prim.name} was modified by an in-place operation: "
+                f"{what} (shape {tuple(x.shape)}, dtype {x.dtype}) is at version {x._version}; expected version "
+                f"{seen}. Clone it before modifying it (x = x.clone()), or modify it before it is used.")
+
+
 def toposort(roots):
     """Tensors with a recorded node reachable from ``roots``, each after all tensors it feeds
     (outputs first). Iterative depth-first search: no recursion limit on deep graphs. A freed node
@@ -34,7 +61,7 @@ def toposort(roots):
         stack.append((t, True))
         if t._node is FREED:
             continue
-        for p in t._node[1]:
+        for p in parents_of(t._node):
             if p.requires_grad and p._node is not None and id(p) not in visited:
                 stack.append((p, False))
     post.reverse()
@@ -47,7 +74,7 @@ def _through(order, targets):
     reaches = set(target_ids)
     through = set()
     for t in reversed(order):
-        if t._node is not FREED and any(id(p) in reaches for p in t._node[1]):
+        if t._node is not FREED and any(id(p) in reaches for p in parents_of(t._node)):
             through.add(id(t))
             reaches.add(id(t))
     return through
@@ -68,7 +95,7 @@ def run_backward(roots, root_grads, inputs=None, retain_graph=False, create_grap
     for r in roots:
         if r._node is None and id(r) in grads:
             _deliver(r, grads.pop(id(r)), capture, create_graph, stored)
-    previous = function.set_grad_enabled(create_graph)
+    previous = function._set_grad_mode(create_graph)
     try:
         for t in order:
             g = grads.pop(id(t), None)
@@ -79,7 +106,9 @@ def run_backward(roots, root_grads, inputs=None, retain_graph=False, create_grap
             if through is not None and id(t) not in through:
                 continue
             _check_not_freed(t)
-            prim, parents, params = t._node
+            prim, _, params, versions = t._node
+            parents = parents_of(t._node)
+            _check_versions(t, prim, parents, versions)
             for p, pg in zip(parents, prim.vjp(g, t, *parents, **params)):
                 if pg is None or not p.requires_grad:
                     continue
@@ -96,7 +125,7 @@ def run_backward(roots, root_grads, inputs=None, retain_graph=False, create_grap
             if not retain_graph:
                 t._node = FREED
     finally:
-        function.set_grad_enabled(previous)
+        function._set_grad_mode(previous)
     if capture is not None:
         return [capture[id(t)] for t in inputs]
 

@@ -27,8 +27,11 @@ _level_counter = [0]
 
 
 class Primitive:
-    """Base class of the primitives; subclasses define ``forward``, ``vjp`` and ``jvp``."""
+    """Base class of the primitives; subclasses define ``forward``, ``vjp`` and ``jvp``. ``saved`` names the
+    values the VJP reads ("out" and input positions), so a backward pass refuses exactly those modified
+    in place since (None: all of them)."""
     differentiable = True
+    saved = None
 
     @property
     def name(self):
@@ -56,13 +59,15 @@ def finish(prim, inputs, params, out):
     out.grad = None
     out._retain = False
     out._fw = None
+    out._version = 0
+    out._older = None
     out.requires_grad = False
     out._node = None
     if _thread.grad_enabled and prim.differentiable:
         for t in inputs:
             if t.requires_grad:
                 out.requires_grad = True
-                out._node = (prim, inputs, params)
+                out._node = (prim, inputs, params, (0,) + tuple(i._version for i in inputs))
                 break
     if _levels and prim.differentiable:
         for t in inputs:
@@ -123,7 +128,7 @@ def is_grad_enabled():
     return _thread.grad_enabled
 
 
-def set_grad_enabled(mode):
+def _set_grad_mode(mode):
     """Turn recording in this thread on or off; returns the previous mode."""
     previous, _thread.grad_enabled = _thread.grad_enabled, bool(mode)
     return previous
@@ -139,17 +144,44 @@ class _GradMode:
         return self if fn is None else self(fn)
 
     def __enter__(self):
-        self._previous = set_grad_enabled(self.mode)
+        self._previous = _set_grad_mode(self.mode)
 
     def __exit__(self, *exc):
-        set_grad_enabled(self._previous)
+        _set_grad_mode(self._previous)
+
+    def _fresh(self):
+        return type(self)()
 
     def __call__(self, fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with type(self)():
+            with self._fresh():
                 return fn(*args, **kwargs)
         return wrapper
+
+
+class set_grad_enabled(_GradMode):
+    """``torch.set_grad_enabled(mode)``: switches recording in this thread at once when called; as
+    ``with set_grad_enabled(mode):`` only until the block ends; as a decorator, while the function runs."""
+
+    def __new__(cls, mode):
+        return object.__new__(cls)
+
+    def __init__(self, mode):
+        if not isinstance(mode, bool):
+            raise TypeError(f"set_grad_enabled: mode must be a bool, got {type(mode).__name__}")
+        self.mode = mode
+        self._previous = _set_grad_mode(mode)
+
+    def __enter__(self):
+        _set_grad_mode(self.mode)
+
+    def _fresh(self):
+        return set_grad_enabled(self.mode)
+
+    def __call__(self, fn):
+        _set_grad_mode(self._previous)     # decorating a function does not switch the mode
+        return super().__call__(fn)
 
 
 class no_grad(_GradMode):

@@ -1,7 +1,11 @@
 """The Tensor: a backend array plus what reverse and forward mode need to know about it.
 
-``_node`` is ``(primitive, inputs, params)`` for a result recorded on the dynamic graph, None for a
-leaf, and ``FREED`` once a backward pass without ``retain_graph`` has released it. ``_fw`` maps
+``_node`` is ``(primitive, inputs, params, versions)`` for a result recorded on the dynamic graph, None
+for a leaf, and ``FREED`` once a backward pass without ``retain_graph`` has released it; ``versions``
+holds the ``_version`` of the result and of each input when it was recorded. ``_version`` counts the
+in-place modifications of a tensor, so a backward pass can refuse values that changed after they
+were recorded (as PyTorch's version counters); ``_older`` is the tensor that took over this one's
+previous value and history when a recorded in-place operation changed it (see ``inplace``). ``_fw`` maps
 active forward-mode levels to tangent Tensors. Operators and methods (``+``, ``exp``, ``sum``...)
 are installed by the ``ops`` layer, which sits above this one.
 """
@@ -15,7 +19,8 @@ _trace_check = None
 
 
 class Tensor:
-    __slots__ = ("data", "requires_grad", "grad", "_node", "_fw", "_retain", "__weakref__")
+    __slots__ = ("data", "requires_grad", "grad", "_node", "_fw", "_retain", "_version", "_older",
+                 "__weakref__")
     __hash__ = object.__hash__   # == is elementwise, yet tensors can key dicts and sets
 
     def __init__(self, data, dtype=None, requires_grad=False):
@@ -24,6 +29,8 @@ class Tensor:
         self._node = None
         self._fw = None
         self._retain = False
+        self._version = 0
+        self._older = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -39,6 +46,8 @@ class Tensor:
         t._node = None
         t._fw = None
         t._retain = False
+        t._version = 0
+        t._older = None
         return t
 
     # ------------------------------------------------------------ array facts

@@ -129,6 +129,7 @@ def _bilinear_jvp(op, tangents, a, b, params):
 
 class Conv(Primitive):
     """y = w ⊗ x: cross-correlation with stride, padding ``lo``, dilation and groups (seed eq. 4.2.2)."""
+    saved = (0, 1)
     def forward(self, x, w, stride, lo, dilation, groups, size):
         return _conv_forward(x, w, stride, lo, dilation, groups, size)
 
@@ -144,6 +145,7 @@ class Conv(Primitive):
 class ConvTranspose(Primitive):
     """The adjoint of ``conv`` in its input: each y[n,o,t] spreads w[o,c,k]·y over x[n,c,t·s+k·d−lo]
     (seed 4.5.1, transposed / fractionally-strided convolution; seed eq. 4.1.14 for the input gradient)."""
+    saved = (0, 1)
     def forward(self, y, w, stride, lo, dilation, groups, size):
         return _conv_transpose_forward(y, w, stride, lo, dilation, groups, size)
 
@@ -159,6 +161,7 @@ class ConvTranspose(Primitive):
 class ConvWeight(Primitive):
     """The adjoint of ``conv`` in its weight: dw[o,c,k] = Σ_n,t y[n,o,t] · x[n,c,t·s+k·d−lo]
     (seed eq. 4.3.2: ∂L/∂W = δ ⊗ X)."""
+    saved = (0, 1)
     def forward(self, x, y, stride, lo, dilation, groups, size):
         return _conv_weight_forward(x, y, stride, lo, dilation, groups, size)
 

@@ -3,13 +3,17 @@ gradient scatters back into zeros, adding up where an index repeats."""
 from .. import backend
 from ..autograd import function
 from ..autograd.function import Primitive, apply
+from ..autograd.inplace import update
 from ..autograd.tensor import Tensor
-from .common import lift
+from .binary import where
+from .common import constant, lift
 
 _BASIC = (int, slice, type(None), type(Ellipsis))
 
 
 class GetItem(Primitive):
+    saved = ()
+
     def forward(self, x, index):
         try:
             return x[index]
@@ -25,6 +29,7 @@ class GetItem(Primitive):
 
 class ScatterAdd(Primitive):
     """zeros(shape) with ``g`` added at ``index`` (repeated indices accumulate): the transpose of GetItem."""
+    saved = ()
     def forward(self, g, index, shape):
         xp = backend.xp_of(g)
         z = xp.zeros(shape, g.dtype)
@@ -128,10 +133,11 @@ def getitem(x, index):
 
 
 def setitem(x, index, value):
-    """In-place assignment ``x[index] = value`` on a tensor outside any gradient computation."""
-    if x.requires_grad and function.is_grad_enabled():
-        raise RuntimeError("in-place assignment to a tensor that requires grad would corrupt its gradient; "
-                           "build a new tensor with where() or concatenate(), or assign under dg.no_grad()")
+    """``x[index] = value`` in place. While gradients are recorded this is an in-place operation like
+    PyTorch's: the positions written get their gradient from ``value``, the others keep ``x``'s history."""
+    if function.is_grad_enabled() and (x.requires_grad or getattr(value, "requires_grad", False)):
+        update(x, lambda old: _assigned(old, index, value), "setitem")
+        return
     index = normalize_index(index, x.shape)
     target, split = x.data, _ints_first(index)
     if split is not None:
@@ -141,3 +147,20 @@ def setitem(x, index, value):
     except (ValueError, IndexError) as e:
         got = f"a value of shape {tuple(value.shape)}" if hasattr(value, "shape") else repr(value)
         raise type(e)(f"setitem: cannot assign {got} into a tensor of shape {tuple(x.shape)}: {e}") from None
+    x._version += 1
+
+
+def _assigned(x, index, value):
+    """x with ``value`` at ``index``, as a recorded function of both: where(written, value placed, x)."""
+    index = normalize_index(index, x.shape)
+    xp = backend.xp_of(x.data)
+    written = xp.zeros(x.shape, bool)
+    written[index] = True
+    region = written[index].shape
+    value = lift(value, x).astype(x.dtype)
+    try:
+        placed = apply(_scatter_add, (value.expand(region),), {"index": index, "shape": x.shape})
+    except ValueError as e:
+        raise ValueError(f"setitem: cannot assign a value of shape {tuple(value.shape)} into a region of "
+                         f"shape {region} of a tensor of shape {tuple(x.shape)}: {e}") from None
+    return where(constant(written), placed, x)

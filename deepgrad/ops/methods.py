@@ -1,9 +1,12 @@
 """Operators and methods of Tensor (``x + y``, ``x.sum()``, ``x.T`` ...), installed onto the class
 defined in the autograd layer so that imports keep pointing down."""
+from .. import backend
 from ..autograd.function import apply
 from ..autograd.tensor import Tensor
-from . import activation, binary, index, linalg, reduce, shape, unary
+from . import activation, binary, index, inplace, linalg, reduce, shape, unary
 from .common import NO_PARAMS, lift
+
+np = backend.numpy
 
 
 def _reflected(fn):
@@ -11,6 +14,8 @@ def _reflected(fn):
 
 
 def _neg(self):
+    if self.dtype == backend.bool_:
+        raise TypeError("neg: negation (the - operator) of a bool tensor is not supported; use ~ or logical_not()")
     return apply(unary.neg, (self,), NO_PARAMS)
 
 
@@ -37,7 +42,40 @@ def _all(self, dim=None, keepdim=False):
     return Tensor.wrap(self.data.astype(bool).all(axis=dim, keepdims=keepdim))
 
 
+_UFUNCS = {
+    np.add: binary.add, np.subtract: binary.sub, np.multiply: binary.mul, np.true_divide: binary.div,
+    np.power: binary.pow, np.maximum: binary.maximum, np.minimum: binary.minimum, np.matmul: linalg.matmul,
+    np.less: binary.lt, np.less_equal: binary.le, np.greater: binary.gt, np.greater_equal: binary.ge,
+    np.equal: binary.eq, np.not_equal: binary.ne, np.bitwise_and: binary.logical_and,
+    np.logical_and: binary.logical_and, np.bitwise_or: binary.logical_or, np.logical_or: binary.logical_or,
+    np.negative: _neg, np.positive: lambda x: x, np.absolute: unary.abs, np.exp: unary.exp,
+    np.log: unary.log, np.log1p: unary.log1p, np.expm1: unary.expm1, np.sqrt: unary.sqrt,
+    np.sin: unary.sin, np.cos: unary.cos, np.tanh: unary.tanh,
+}
+
+
+def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
+    """NumPy meets a Tensor (``np.float32(3) * w``, ``array + t``, ``np.exp(t)``): the deepgrad operation,
+    so the result is a Tensor and the graph is kept. Other ufuncs run on the arrays when no operand
+    requires grad (as PyTorch's ``__array__`` does) and are refused when one does, instead of silently
+    leaving the graph."""
+    fn = _UFUNCS.get(ufunc) if method == "__call__" and not kwargs else None
+    if fn is not None:
+        return fn(*inputs)
+    out = kwargs.get("out", ())
+    if any(isinstance(x, Tensor) and x.requires_grad for x in inputs + out):
+        raise TypeError(f"numpy.{ufunc.__name__} ({method}) on a tensor that requires grad would drop it from the "
+                        "graph; use deepgrad's own function, or .detach() first")
+    if out:      # ``array -= tensor`` and friends: NumPy writes into the arrays named by out=
+        kwargs["out"] = tuple(x.data if isinstance(x, Tensor) else x for x in out)
+    result = getattr(ufunc, method)(*(x.data if isinstance(x, Tensor) else x for x in inputs), **kwargs)
+    if out:
+        return out[0] if len(out) == 1 else out
+    return Tensor.wrap(result) if isinstance(result, (np.ndarray, np.generic)) else result
+
+
 METHODS = {
+    "__array_ufunc__": _array_ufunc,
     "__add__": binary.add, "__radd__": _reflected(binary.add),
     "__sub__": binary.sub, "__rsub__": _reflected(binary.sub),
     "__mul__": binary.mul, "__rmul__": _reflected(binary.mul),
@@ -72,6 +110,9 @@ METHODS = {
     "clone": lambda self: apply(unary.copy, (self,), NO_PARAMS),
     "T": property(_t), "mT": property(lambda self: shape.transpose(self, -2, -1)),
 }
+
+
+METHODS.update(inplace.METHODS)
 
 
 def install():

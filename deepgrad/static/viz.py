@@ -10,7 +10,7 @@
 ``Drawing`` (its Graphviz DOT text is ``drawing.dot``):
 
 * from a **Tensor** (or a tuple of them): the dynamic graph, walking each tensor's history
-  (``t._node = (primitive, inputs, params)``; leaves have none). Draw before a ``backward()`` that
+  (``t._node = (primitive, inputs, params, versions)``; leaves have none). Draw before a ``backward()`` that
   frees the graph (or pass ``retain_graph=True`` to it);
 * from a **function** (or Module) and its arguments: the static graph ``dg.trace(fn, *args)``, run
   again on ``args`` to get its values; from a **Graph**: its structure, with values when ``args``
@@ -292,7 +292,7 @@ def _dynamic(roots, values, grads, names, explicit, output_names):
                 labels[id(t)] = name
         else:
             count += 1
-            prim, inputs, params = t._node
+            prim, inputs, params = t._node[:3]
             h = explicit.get(id(t)) or f"h{count}"
             labels[id(t)] = h
             ids[id(t)] = b.node("op", _op_label(prim, params), h)

@@ -94,12 +94,12 @@ def _batch_size(args):
 
 def _trace(model_or_fn, args):
     state = module_state(model_or_fn) if _is_module(model_or_fn) else ()
-    from ...autograd.function import set_grad_enabled
-    previous = set_grad_enabled(False)
+    from ...autograd.function import _set_grad_mode
+    previous = _set_grad_mode(False)
     try:
         graph = trace_graph(model_or_fn, tuple(args), state)
     finally:
-        set_grad_enabled(previous)
+        _set_grad_mode(previous)
     return _Prepared(graph, state)
 
 
