@@ -1,6 +1,7 @@
-"""dg.data: Dataset/TensorDataset/Subset/ConcatDataset/random_split and the DataLoader (batching,
-drop_last, shuffling from seeded generators, the prefetch thread, exceptions, default_collate, exact
-resume from state_dict)."""
+"""dg.data: Dataset/TensorDataset/Subset/ConcatDataset/random_split/IterableDataset, the samplers, and
+the DataLoader (batching, drop_last, samplers and batch samplers, shuffling from seeded generators, the
+prefetch thread, exceptions, default_collate, exact resume from state_dict), against torch.utils.data
+where the semantics are deterministic. Worker processes: tests/test_data_workers.py."""
 import collections
 import gc
 import json
@@ -11,8 +12,12 @@ import numpy as np
 import pytest
 
 import deepgrad as dg
-from deepgrad.data import (ConcatDataset, DataLoader, Dataset, Subset, TensorDataset, current_generator,
-                           default_collate, random_split)
+from deepgrad.data import (BatchSampler, ConcatDataset, DataLoader, Dataset, IterableDataset, RandomSampler, Sampler,
+                           SequentialSampler, Subset, SubsetRandomSampler, TensorDataset, WeightedRandomSampler,
+                           current_generator, default_collate, random_split)
+
+torch = pytest.importorskip("torch")
+tud = torch.utils.data
 
 
 def prefetch_threads():
@@ -101,7 +106,6 @@ def test_random_split_sizes_fractions_disjoint_and_seeded():
 
 
 def test_random_split_fraction_sizes_match_torch():
-    torch = pytest.importorskip("torch")
     for n, fr in [(11, [0.3, 0.3, 0.4]), (10, [0.33, 0.33, 0.34]), (1797, [0.8, 0.2]), (7, [0.5, 0.25, 0.25])]:
         ours = [len(p) for p in random_split(TensorDataset(np.arange(n)), fr)]
         theirs = [len(p) for p in torch.utils.data.random_split(range(n), fr)]
@@ -351,3 +355,197 @@ def test_state_dict_at_epoch_boundaries():
         fresh.load_state_dict({**s1, "batch": 4})
     with pytest.raises(KeyError, match="generator"):
         fresh.load_state_dict({"epoch": 0, "batch": 0})
+
+
+# ---------------------------------------------------------------- samplers, against torch.utils.data
+def raises_like_torch(ours, theirs):
+    """Both calls raise the same exception type, or neither raises."""
+    def outcome(call):
+        try:
+            call()
+        except Exception as e:      # noqa: BLE001 - the type is what is compared
+            return type(e)
+        return None
+    got, want = outcome(ours), outcome(theirs)
+    assert got == want, (got, want)
+    return got
+
+
+def test_sequential_and_batch_sampler_match_torch():
+    for n in (0, 1, 7, 10):
+        assert list(SequentialSampler(range(n))) == list(tud.SequentialSampler(range(n)))
+        assert len(SequentialSampler(range(n))) == n
+        for size in (1, 3, 5, 11):
+            for drop_last in (False, True):
+                ours = BatchSampler(SequentialSampler(range(n)), size, drop_last)
+                theirs = tud.BatchSampler(tud.SequentialSampler(range(n)), size, drop_last)
+                assert list(ours) == list(theirs) and len(ours) == len(theirs), (n, size, drop_last)
+    # any iterable of indices works as the base sampler
+    assert list(BatchSampler([4, 2, 9, 1, 0], 2, False)) == [[4, 2], [9, 1], [0]]
+
+
+def test_sampler_argument_errors_match_torch():
+    cases = [
+        (lambda m: m.BatchSampler(range(5), 0, False)), (lambda m: m.BatchSampler(range(5), True, False)),
+        (lambda m: m.BatchSampler(range(5), 2.0, False)), (lambda m: m.BatchSampler(range(5), 2, 1)),
+        (lambda m: m.RandomSampler(range(5), replacement=1)), (lambda m: m.RandomSampler(range(5), num_samples=0)),
+        (lambda m: m.RandomSampler(range(5), num_samples=2.5)), (lambda m: m.RandomSampler(range(0))),
+        (lambda m: m.RandomSampler(range(5), num_samples=3)),
+        (lambda m: m.WeightedRandomSampler([1.0, 2.0], 0)), (lambda m: m.WeightedRandomSampler([1.0, 2.0], True)),
+        (lambda m: m.WeightedRandomSampler([1.0, 2.0], 3, replacement=0)),
+        (lambda m: m.WeightedRandomSampler([[1.0, 2.0]], 3)), (lambda m: m.WeightedRandomSampler([1.0, 2.0], 5)),
+    ]
+    ours = dg.data
+    kinds = [raises_like_torch(lambda: case(ours), lambda: case(tud)) for case in cases]
+    assert kinds.count(None) == 2            # the last of each group is valid
+    with pytest.raises(TypeError, match="generator"):
+        RandomSampler(range(5), generator=np.random.default_rng(0))
+    # checked when built (torch.multinomial complains only when drawing)
+    for weights, n, replacement in (([1.0, -1.0], 1, True), ([0.0, 0.0], 1, True), ([1.0, 0.0, 2.0], 3, False)):
+        with pytest.raises(ValueError, match="WeightedRandomSampler"):
+            WeightedRandomSampler(weights, n, replacement=replacement)
+    with pytest.raises(NotImplementedError):
+        iter(Sampler())
+
+
+def test_random_sampler_lengths_and_index_sets():
+    n = 10
+    for num_samples in (None, 4, 10, 25):
+        ours, theirs = RandomSampler(range(n), num_samples=num_samples), tud.RandomSampler(range(n), num_samples=num_samples)
+        a, b = list(ours), list(theirs)
+        assert len(ours) == len(theirs) == len(a) == len(b)
+        # successive permutations: every index k or k+1 times, the same counts as torch's
+        assert sorted(np.bincount(a, minlength=n)) == sorted(np.bincount(b, minlength=n))
+    ours = RandomSampler(range(n), replacement=True, num_samples=70)
+    draws = list(ours)
+    assert len(draws) == len(ours) == 70 and set(draws) <= set(range(n)) and len(set(draws)) < 70
+    assert len(set(draws)) > 5                  # not a constant
+    # a generator decides alone; without one, dg.manual_seed does; a new order each pass
+    g = list(RandomSampler(range(50), generator=dg.Generator(3)))
+    assert g == list(RandomSampler(range(50), generator=dg.Generator(3))) and g != list(range(50))
+    dg.manual_seed(1)
+    s = RandomSampler(range(50))
+    first, second = list(s), list(s)
+    dg.manual_seed(1)
+    assert list(RandomSampler(range(50))) == first and first != second
+
+
+def test_subset_and_weighted_samplers():
+    idx = [11, 3, 7, 42]
+    ours = SubsetRandomSampler(idx, generator=dg.Generator(0))
+    assert len(ours) == len(tud.SubsetRandomSampler(idx)) == 4 and sorted(ours) == sorted(idx)
+    orders = {tuple(ours) for _ in range(30)}
+    assert len(orders) > 1
+    w = WeightedRandomSampler([0.0, 1.0, 3.0], 20000, generator=dg.Generator(0))
+    draws = np.array(list(w))
+    assert len(w) == len(tud.WeightedRandomSampler([0.0, 1.0, 3.0], 20000)) == 20000 == len(draws)
+    assert not (draws == 0).any() and abs((draws == 2).mean() - 0.75) < 0.02
+    unique = list(WeightedRandomSampler(dg.tensor([0.5, 0.0, 2.0, 1.0]), 3, replacement=False))
+    assert sorted(unique) == [0, 2, 3]          # without replacement: each non-zero index once
+
+
+def test_loader_with_sampler_and_batch_sampler_matches_torch():
+    x = np.arange(20, dtype=np.float32) * 10
+    ours_ds, theirs_ds = TensorDataset(x), tud.TensorDataset(torch.from_numpy(x))
+    order = [5, 3, 19, 0, 7, 7, 12]
+    batches = [[1, 2], [9], [4, 0, 3]]
+    for kwargs in ({"sampler": order, "batch_size": 3}, {"sampler": order, "batch_size": 3, "drop_last": True},
+                   {"batch_sampler": batches}, {"sampler": order, "batch_size": None}):
+        ours = DataLoader(ours_ds, **kwargs)
+        theirs = tud.DataLoader(theirs_ds, **kwargs)
+        assert len(ours) == len(theirs)
+        assert [b[0].tolist() for b in ours] == [b[0].tolist() for b in theirs], kwargs
+    loader = DataLoader(ours_ds, sampler=SubsetRandomSampler(range(10, 20), generator=dg.Generator(1)), batch_size=4)
+    got = np.concatenate([b[0].numpy() for b in loader])
+    assert sorted(got.tolist()) == x[10:].tolist() and len(loader) == 3
+
+
+def test_loader_argument_conflicts_match_torch():
+    ds = list(range(10))
+    cases = [dict(sampler=[1, 2], shuffle=True), dict(batch_sampler=[[1]], batch_size=2),
+             dict(batch_sampler=[[1]], shuffle=True), dict(batch_sampler=[[1]], sampler=[1]),
+             dict(batch_sampler=[[1]], drop_last=True), dict(batch_size=None, drop_last=True),
+             dict(num_workers=-1), dict(timeout=-1), dict(prefetch_factor=2), dict(persistent_workers=True),
+             dict(num_workers=1, prefetch_factor=-1), dict(multiprocessing_context="fork"),
+             dict(num_workers=1, multiprocessing_context="no-such-method"),
+             dict(num_workers=1, multiprocessing_context=3),
+             dict(batch_sampler=[[1]], batch_size=1, shuffle=False), dict(sampler=[1, 2], shuffle=False)]
+    kinds = [raises_like_torch(lambda: DataLoader(ds, **kw), lambda: tud.DataLoader(ds, **kw)) for kw in cases]
+    assert kinds == [ValueError] * 13 + [TypeError, None, None]
+
+    class Stream(IterableDataset):
+        def __iter__(self):
+            return iter(range(3))
+
+    class TorchStream(tud.IterableDataset):
+        def __iter__(self):
+            return iter(range(3))
+
+    for kw in (dict(shuffle=True), dict(sampler=[0]), dict(batch_sampler=[[0]]), dict(shuffle=False)):
+        raises_like_torch(lambda: DataLoader(Stream(), **kw), lambda: tud.DataLoader(TorchStream(), **kw))
+    loader, theirs = DataLoader(ds), tud.DataLoader(ds)
+    for name in ("batch_size", "sampler", "dataset", "drop_last", "batch_sampler", "persistent_workers"):
+        raises_like_torch(lambda: setattr(loader, name, None), lambda: setattr(theirs, name, None))
+    loader.collate_fn = default_collate          # not one of the fixed attributes
+    assert DataLoader(ds, pin_memory=True, batch_size=4).pin_memory     # accepted: nothing to pin on the CPU
+
+
+class Countdown(IterableDataset):
+    def __init__(self, n):
+        self.n = n
+
+    def __iter__(self):
+        return iter(range(self.n))
+
+
+class TorchCountdown(tud.IterableDataset):
+    def __init__(self, n):
+        self.n = n
+
+    def __iter__(self):
+        return iter(range(self.n))
+
+    def __len__(self):
+        return self.n
+
+
+def test_iterable_dataset_batches_match_torch():
+    for kwargs in ({"batch_size": 3}, {"batch_size": 3, "drop_last": True}, {"batch_size": None},
+                   {"batch_size": 5}, {"batch_size": 2, "prefetch": 0}):
+        torch_kwargs = {k: v for k, v in kwargs.items() if k != "prefetch"}
+        ours = [b.tolist() if isinstance(b, dg.Tensor) else b for b in DataLoader(Countdown(10), **kwargs)]
+        theirs = [b.tolist() if isinstance(b, torch.Tensor) else b
+                  for b in tud.DataLoader(TorchCountdown(10), **torch_kwargs)]
+        assert ours == theirs, kwargs
+
+    class Sized(Countdown):
+        def __len__(self):
+            return self.n
+
+    for bs, drop in ((3, False), (3, True), (None, False)):
+        assert len(DataLoader(Sized(10), batch_size=bs, drop_last=drop)) == \
+            len(tud.DataLoader(TorchCountdown(10), batch_size=bs, drop_last=drop))
+    with pytest.raises(TypeError, match="len"):
+        len(DataLoader(Countdown(3)))
+    with pytest.raises(TypeError, match="IterableDataset"):
+        ConcatDataset([Countdown(3)])
+
+
+def test_tensor_dataset_slicing_matches_torch():
+    x, y = np.arange(12, dtype=np.float32).reshape(6, 2), np.arange(6)
+    ours, theirs = TensorDataset(x, y), tud.TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
+    for index in (slice(1, 4), slice(None, None, 2), slice(-3, None), [4, 0, 4], np.array([5, 1]), dg.tensor([2, 3])):
+        t_index = torch.tensor(index.numpy() if isinstance(index, dg.Tensor) else index) \
+            if not isinstance(index, slice) else index
+        for a, b in zip(ours[index], theirs[t_index]):
+            assert isinstance(a, dg.Tensor) and a.numpy().tolist() == b.tolist(), index
+
+
+def test_utils_data_is_an_alias():
+    import deepgrad.utils.data as ud
+    for name in ud.__all__:
+        assert getattr(ud, name) is getattr(dg.data, name), name
+    assert set(ud.__all__) >= {"Dataset", "IterableDataset", "TensorDataset", "Subset", "ConcatDataset",
+                               "random_split", "DataLoader", "default_collate", "get_worker_info", "Sampler",
+                               "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
+                               "WeightedRandomSampler", "BatchSampler"}

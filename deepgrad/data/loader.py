@@ -255,25 +255,30 @@ class _OrderedIterator:
     def __next__(self):
         if self._done:
             raise StopIteration
-        try:
-            while self._pending:
-                k = self._pending.popleft()
-                while k not in self._ready:
-                    got, kind, payload = self._workers.receive()
-                    self._ready[got] = kind, payload
-                kind, payload = self._ready.pop(k)
-                self._submit()
-                if kind == "batch":
-                    self._epoch.batch += 1
-                    return payload
-                if kind == "error":
-                    raise payload
-        except BaseException:           # a loading error, a dead worker, a timeout, Ctrl-C: the epoch ends
-            self.close()
-            raise
+        while self._pending:
+            kind, payload = self._result(self._pending.popleft())
+            if kind == "batch":
+                self._epoch.batch += 1
+                return payload
+            if kind == "error":         # a loading error ends the epoch (persistent workers stay)
+                self.close()
+                raise payload
         self._epoch.done = True
         self.close()
         raise StopIteration
+
+    def _result(self, k):
+        """Task k's (kind, payload), after handing out the next task."""
+        try:
+            while k not in self._ready:
+                got, kind, payload = self._workers.receive()
+                self._ready[got] = kind, payload
+            self._submit()
+        except BaseException:           # a dead worker, a timeout, Ctrl-C: the workers stop, persistent ones too
+            self._done = True
+            self._workers.close()
+            raise
+        return self._ready.pop(k)
 
     def close(self):
         """Stop loading now (also done when the epoch ends or the iterator is dropped)."""
@@ -438,7 +443,7 @@ class DataLoader:
             return _OrderedIterator(pool, tasks, depth, epoch)
         if self._iterator is not None:
             self._iterator.close()      # the workers move on to the new epoch
-        if self._pool is None:
+        if self._pool is None or not self._pool.close.alive:     # none yet, or stopped by a failure
             self._pool = self._start_workers(seed)
         self._pool.start_epoch(seed)
         self._iterator = _OrderedIterator(self._pool, tasks, depth, epoch, keep_workers=True)
