@@ -7,8 +7,8 @@
 from . import allocator  # noqa: F401  (tunes glibc malloc once, at import)
 from . import autograd, backend, data, models, nn, ops, optim, signal
 from .autograd import Tensor, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .backend import (Generator, bool_, float16, float32, float64, get_default_dtype, int8, int16, int32, int64,
-                      manual_seed, promote_types, result_type, set_default_dtype, uint8)
+from .backend import (Generator, bool_, device, float16, float32, float64, get_default_dtype, int8, int16, int32,
+                      int64, manual_seed, promote_types, result_type, set_default_dtype, uint8)
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .nn.summary import summary
 from .serialization import load, save
@@ -19,5 +19,12 @@ from . import static
 from .static import TraceError, compile, trace  # static graphs (seed 三)
 from .static import onnx_export as onnx  # dg.onnx.export (issue 6)
 from .static import viz  # dg.viz.draw (issue 6)
+
+from . import accelerator, backends, cuda  # what scripts ask before choosing a device (only the CPU yet)
+
+# PyTorch's dtype names (torch.float, torch.long ...), the same dtype objects
+float, double, half = float32, float64, float16
+long, int, short, bool = int64, int32, int16, bool_   # noqa: A001  (as torch, they shadow the builtins here)
+Size = tuple   # torch.Size(...) in scripts: shapes are tuples
 
 __version__ = "0.1.0"

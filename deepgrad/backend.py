@@ -21,6 +21,62 @@ DTYPES = {d.name: d for d in (float16, float32, float64, int8, uint8, int16, int
 default_float = float32
 
 
+class device:
+    """Where a tensor lives, as ``torch.device``: ``device("cpu")``, ``device("cuda:1")``,
+    ``device("cuda", 0)``. Compares equal to its string form (``t.device == "cpu"``)."""
+    TYPES = ("cpu", "cuda", "mps", "xpu", "meta")
+
+    def __init__(self, type, index=None):
+        if isinstance(type, device):
+            type, index = type.type, type.index
+        elif isinstance(type, int) and not isinstance(type, bool):
+            type, index = "cuda", type        # torch.device(0) is the first CUDA device
+        if not isinstance(type, str):
+            raise TypeError(f"device: expected a string such as 'cpu' or 'cuda:0', got {type!r}")
+        name, colon, number = type.partition(":")
+        if name not in self.TYPES:
+            raise ValueError(f"device: unknown device type {name!r}; expected one of {', '.join(self.TYPES)}")
+        if colon:
+            if index is not None or not number.isdigit():
+                raise ValueError(f"device: invalid device string {type!r}")
+            index = int(number)
+        self.type, self.index = name, index
+
+    def __str__(self):
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self):
+        return f"device(type='{self.type}')" if self.index is None else \
+            f"device(type='{self.type}', index={self.index})"
+
+    def __eq__(self, other):
+        if isinstance(other, str):
+            other = device(other)
+        return isinstance(other, device) and (self.type, self.index) == (other.type, other.index)
+
+    def __hash__(self):
+        return hash((self.type, self.index))
+
+
+CPU = device("cpu")
+
+
+def check_device(where, op="tensor"):
+    """``where`` (None, a string or a device) as the device deepgrad can put data on: the CPU for now."""
+    if where is None:
+        return CPU
+    d = where if isinstance(where, device) else device(where)
+    if d.type != "cpu":
+        raise RuntimeError(f"{op}: device {str(d)!r} is not available: deepgrad runs on the CPU (NumPy) until its "
+                           "GPU backend lands (deepgrad.cuda.is_available() is False)")
+    return d
+
+
+def is_device(value):
+    """Whether ``value`` names a device (a device, or a string such as 'cpu' or 'cuda:0')."""
+    return isinstance(value, device) or isinstance(value, str) and value.partition(":")[0] in device.TYPES
+
+
 def xp_of(array):
     """The array namespace that owns ``array``: NumPy, or CuPy for a GPU array."""
     if type(array) is numpy.ndarray or not hasattr(array, "__cuda_array_interface__"):

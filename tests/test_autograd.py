@@ -52,7 +52,7 @@ def test_leaf_and_non_leaf_flags():
     y = x * 2.0
     assert x.is_leaf and x.grad_fn is None
     assert c.is_leaf and not c.requires_grad
-    assert not y.is_leaf and y.requires_grad and y.grad_fn == "mul"
+    assert not y.is_leaf and y.requires_grad and y.grad_fn.name() == "MulBackward0"
     assert not (c * 2.0).requires_grad, "ops on tensors without requires_grad record nothing"
 
 
@@ -101,7 +101,7 @@ def test_no_grad_context_manager_records_nothing_and_restores():
         assert not dg.is_grad_enabled()
     assert dg.is_grad_enabled()
     assert not y.requires_grad and y.is_leaf
-    assert z.requires_grad and z.grad_fn == "mul"
+    assert z.requires_grad and z.grad_fn.name() == "MulBackward0"
 
 
 def test_grad_mode_is_per_thread():
@@ -487,7 +487,7 @@ def test_clone_copies_memory_and_passes_gradients():
     x = dg.tensor([1.0, 2.0], requires_grad=True)
     c = x.clone()
     c.data[0] = 5.0
-    assert x.numpy()[0] == 1.0 and c.grad_fn == "copy"
+    assert x.numpy()[0] == 1.0 and c.grad_fn.name() == "CopyBackward0"
     (c * 3).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
 

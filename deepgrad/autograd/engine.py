@@ -1,9 +1,90 @@
 """Reverse mode on the dynamic graph (seed eqs. 3.2, 3.5): walk the recorded primitives from the
 outputs back to the inputs, applying each VJP rule and summing the cotangents that reach a tensor
 along several paths. The walk is iterative, so graphs of any depth work."""
+import weakref
+
 from ..backend import memory_owner, xp_of
 from . import function
 from .tensor import FREED, Tensor
+
+
+_hooks = {}                 # id(tensor) -> (weak reference to it, {handle id: hook})
+_anomaly = [False]          # detect_anomaly: check every gradient a VJP returns for NaN
+
+
+class RemovableHandle:
+    """What ``register_hook`` returns: ``remove()`` (or leaving a ``with`` block) takes the hook off."""
+    _next = [0]
+
+    def __init__(self, hooks):
+        self._hooks = hooks
+        self.id = RemovableHandle._next[0] = RemovableHandle._next[0] + 1
+
+    def remove(self):
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def register_hook(t, hook):
+    """Call ``hook(grad)`` whenever ``t``'s gradient has been computed (see ``Tensor.register_hook``)."""
+    if not callable(hook):
+        raise TypeError(f"register_hook: expected a callable, got {type(hook).__name__}")
+    key = id(t)
+    if key not in _hooks:
+        _hooks[key] = (weakref.ref(t, lambda _, key=key: _hooks.pop(key, None)), {})
+    handle = RemovableHandle(_hooks[key][1])
+    handle._hooks[handle.id] = hook
+    return handle
+
+
+def _hooked(t):
+    entry = _hooks.get(id(t)) if _hooks else None
+    return entry is not None and entry[0]() is t and bool(entry[1])
+
+
+def _run_hooks(t, g):
+    for hook in list(_hooks[id(t)][1].values()):
+        result = hook(g)
+        if result is not None:
+            if not isinstance(result, Tensor) or result.shape != t.shape:
+                raise RuntimeError(f"a hook returned {result!r} for a gradient of shape {tuple(t.shape)}; a hook must "
+                                   "return None or a tensor of the gradient's shape")
+            g = result
+    return g
+
+
+class set_detect_anomaly:
+    """``torch.autograd.set_detect_anomaly(mode)``: while on, a backward pass raises at the first operation
+    whose VJP returns NaN, naming it. Switches at once; as ``with`` only for the block."""
+
+    def __init__(self, mode, check_nan=True):
+        self.previous, _anomaly[0] = _anomaly[0], bool(mode) and bool(check_nan)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _anomaly[0] = self.previous
+
+
+def detect_anomaly(check_nan=True):
+    """``with deepgrad.autograd.detect_anomaly():``, anomaly detection for the block."""
+    return set_detect_anomaly(True, check_nan)
+
+
+def is_anomaly_enabled():
+    return _anomaly[0]
+
+
+def _check_nan(prim, i, g):
+    if xp_of(g.data).isnan(g.data).any():
+        raise RuntimeError(f"Function '{prim.name}' returned nan values in its gradient for input {i} "
+                           "(anomaly detection)")
 
 
 def _check_not_freed(t):
@@ -94,13 +175,17 @@ def run_backward(roots, root_grads, inputs=None, retain_graph=False, create_grap
     stored = {id(memory_owner(g.data)) for g in root_grads}   # memory the caller holds: never alias it in .grad
     for r in roots:
         if r._node is None and id(r) in grads:
-            _deliver(r, grads.pop(id(r)), capture, create_graph, stored)
+            g = grads.pop(id(r))
+            _deliver(r, _run_hooks(r, g) if _hooked(r) else g, capture, create_graph, stored)
+    hooked_leaves = {}
     previous = function._set_grad_mode(create_graph)
     try:
         for t in order:
             g = grads.pop(id(t), None)
             if g is None:
                 continue
+            if _hooked(t):
+                g = _run_hooks(t, g)
             if t._retain or capture is not None and id(t) in capture:
                 _deliver(t, g, capture, create_graph, stored)
             if through is not None and id(t) not in through:
@@ -109,21 +194,28 @@ def run_backward(roots, root_grads, inputs=None, retain_graph=False, create_grap
             prim, _, params, versions = t._node
             parents = parents_of(t._node)
             _check_versions(t, prim, parents, versions)
-            for p, pg in zip(parents, prim.vjp(g, t, *parents, **params)):
+            for i, (p, pg) in enumerate(zip(parents, prim.vjp(g, t, *parents, **params))):
                 if pg is None or not p.requires_grad:
                     continue
+                if _anomaly[0]:
+                    _check_nan(prim, i, pg)
                 if pg.data.shape != p.data.shape:
                     raise RuntimeError(f"internal error: the VJP of {prim.name} gave a gradient of shape "
                                        f"{pg.data.shape} for an input of shape {p.data.shape}")
                 if pg.data.dtype != p.data.dtype:
                     pg = pg.astype(p.data.dtype)
-                if p._node is None:
+                if p._node is None and not _hooked(p):
                     _deliver(p, pg, capture, create_graph, stored)
+                elif p._node is None:     # a hooked leaf: its hooks see the total gradient, once
+                    prev = hooked_leaves.get(id(p), (p, None))[1]
+                    hooked_leaves[id(p)] = (p, pg if prev is None else prev + pg)
                 else:
                     prev = grads.get(id(p))
                     grads[id(p)] = pg if prev is None else prev + pg
             if not retain_graph:
                 t._node = FREED
+        for p, g in hooked_leaves.values():
+            _deliver(p, _run_hooks(p, g), capture, create_graph, stored)
     finally:
         function._set_grad_mode(previous)
     if capture is not None:

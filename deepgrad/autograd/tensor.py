@@ -65,7 +65,7 @@ class Tensor:
 
     @property
     def device(self):
-        return "cuda" if hasattr(self.data, "__cuda_array_interface__") else "cpu"
+        return backend.device("cuda", 0) if hasattr(self.data, "__cuda_array_interface__") else backend.CPU
 
     def size(self, dim=None):
         return self.data.shape if dim is None else self.data.shape[dim]
@@ -140,7 +140,7 @@ class Tensor:
         if self.dtype not in (backend.float32, backend.int64, backend.bool_):
             extra += f", dtype={self.dtype}"
         if self._node is not None and self._node is not FREED:
-            extra += f", grad_fn=<{self._node[0].name}>"
+            extra += f", grad_fn=<{self.grad_fn.name()}>"
         elif self.requires_grad:
             extra += ", requires_grad=True"
         return f"tensor({body}{extra})"
@@ -152,8 +152,19 @@ class Tensor:
 
     @property
     def grad_fn(self):
-        """The name of the primitive that produced this tensor (None for a leaf)."""
-        return None if self._node is None or self._node is FREED else self._node[0].name
+        """The recorded operation that produced this tensor (a ``graph.Node``; None for a leaf)."""
+        if self._node is None or self._node is FREED:
+            return None
+        from .graph import Node
+        return Node(self)
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor replaces the
+        gradient. Returns a handle whose ``remove()`` takes the hook off (``torch.Tensor.register_hook``)."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that does not require gradient")
+        from .engine import register_hook
+        return register_hook(self, hook)
 
     def requires_grad_(self, requires_grad=True):
         if requires_grad and not backend.is_floating(self.dtype):

@@ -19,15 +19,17 @@ def _make(array, requires_grad):
     return t.requires_grad_() if requires_grad else t
 
 
-def tensor(data, dtype=None, requires_grad=False):
+def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False):
     """A new tensor holding a copy of ``data`` (nested lists, numbers or an array)."""
+    backend.check_device(device, "tensor")
     if isinstance(data, Tensor):
         data = data.data
     return Tensor(xp.array(data, copy=True) if hasattr(data, "dtype") else data, dtype, requires_grad)
 
 
-def as_tensor(data, dtype=None):
+def as_tensor(data, dtype=None, device=None):
     """``data`` as a tensor, sharing memory with an array of the right dtype."""
+    backend.check_device(device, "as_tensor")
     return data if isinstance(data, Tensor) and dtype is None else Tensor(data, dtype)
 
 
@@ -38,8 +40,15 @@ def from_numpy(array):
     return Tensor(array)
 
 
+def _no_out(out, op):
+    if out is not None:
+        raise TypeError(f"{op}: out= is not supported; use the returned tensor")
+
+
 def _filled(fill):
-    def make(*size, dtype=None, requires_grad=False):
+    def make(*size, dtype=None, device=None, requires_grad=False, out=None, layout=None, pin_memory=False):
+        backend.check_device(device, make.__name__)
+        _no_out(out, make.__name__)
         dtype = backend.as_dtype(dtype) or backend.default_float
         return _make(fill(_size(size, make.__name__), dtype), requires_grad)
     return make
@@ -49,21 +58,26 @@ zeros = _filled(lambda size, dtype: xp.zeros(size, dtype))
 zeros.__name__ = "zeros"
 ones = _filled(lambda size, dtype: xp.ones(size, dtype))
 ones.__name__ = "ones"
+empty = _filled(lambda size, dtype: xp.empty(size, dtype))
+empty.__name__ = "empty"
 
 
-def full(size, fill_value, dtype=None, requires_grad=False):
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    backend.check_device(device, "full")
     if dtype is None:
         dtype = backend.as_array(fill_value).dtype
     return _make(xp.full(_size((size,) if isinstance(size, int) else tuple(size), "full"), fill_value,
                          backend.as_dtype(dtype)), requires_grad)
 
 
-def eye(n, m=None, dtype=None, requires_grad=False):
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+    backend.check_device(device, "eye")
     return _make(xp.eye(n, m, dtype=backend.as_dtype(dtype) or backend.default_float), requires_grad)
 
 
-def arange(start, end=None, step=1, dtype=None, requires_grad=False):
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
     """Values from ``start`` to ``end`` (exclusive) by ``step``; int64 for ints, float32 for floats."""
+    backend.check_device(device, "arange")
     if end is None:
         start, end = 0, start
     if step == 0:
@@ -74,20 +88,21 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     return _make(xp.arange(start, end, step, dtype=backend.as_dtype(dtype)), requires_grad)
 
 
-def linspace(start, end, steps, dtype=None, requires_grad=False):
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+    backend.check_device(device, "linspace")
     return _make(xp.linspace(start, end, steps, dtype=backend.as_dtype(dtype) or backend.default_float),
                  requires_grad)
 
 
 def _like(maker):
-    def like(t, dtype=None, requires_grad=False):
-        return maker(*t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+    def like(t, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+        return maker(*t.shape, dtype=dtype or t.dtype, device=device, requires_grad=requires_grad)
     like.__name__ = maker.__name__ + "_like"
     return like
 
 
-def full_like(t, fill_value, dtype=None, requires_grad=False):
-    return full(t.shape, fill_value, dtype or t.dtype, requires_grad)
+def full_like(t, fill_value, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+    return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device, requires_grad=requires_grad)
 
 
 # ---------------------------------------------------------------- random
@@ -95,20 +110,23 @@ def _gen(generator):
     return (generator or backend.default_generator).bitgen
 
 
-def rand(*size, dtype=None, requires_grad=False, generator=None):
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Uniform samples on [0, 1)."""
+    backend.check_device(device, "rand")
     dtype = backend.as_dtype(dtype) or backend.default_float
     return _make(_gen(generator).random(_size(size, "rand"), dtype=backend.float64).astype(dtype), requires_grad)
 
 
-def randn(*size, dtype=None, requires_grad=False, generator=None):
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
     """Standard normal samples."""
+    backend.check_device(device, "randn")
     dtype = backend.as_dtype(dtype) or backend.default_float
     return _make(_gen(generator).standard_normal(_size(size, "randn")).astype(dtype), requires_grad)
 
 
-def randint(low, high=None, size=(), dtype=None, generator=None):
+def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None, requires_grad=False):
     """Integers uniform on [low, high) (``randint(high, size=...)`` means low = 0)."""
+    backend.check_device(device, "randint")
     if high is None:
         low, high = 0, low
     if high <= low:
@@ -126,5 +144,5 @@ def bernoulli(p, generator=None):
     return Tensor.wrap((_gen(generator).random(p.shape) < p.data).astype(dtype))
 
 
-zeros_like, ones_like = _like(zeros), _like(ones)
+zeros_like, ones_like, empty_like = _like(zeros), _like(ones), _like(empty)
 rand_like, randn_like = _like(rand), _like(randn)

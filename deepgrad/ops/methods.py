@@ -3,7 +3,7 @@ defined in the autograd layer so that imports keep pointing down."""
 from .. import backend
 from ..autograd.function import apply
 from ..autograd.tensor import Tensor
-from . import activation, binary, index, inplace, linalg, reduce, shape, unary
+from . import activation, api_methods, binary, index, inplace, linalg, reduce, shape, unary
 from .common import NO_PARAMS, lift
 
 np = backend.numpy
@@ -24,22 +24,31 @@ def _t(self):
     return shape.permute(self, *reversed(range(self.ndim)))
 
 
-def _to(self, target=None, dtype=None):
-    """``t.to(dtype)``, ``t.to("cpu")`` or ``t.to("cpu", dtype)``, as in PyTorch (only the CPU exists yet)."""
-    if isinstance(target, str) and target.split(":")[0] in ("cpu", "cuda"):
-        if target.split(":")[0] != "cpu":
-            raise ValueError(f"to: device {target!r} is not available: deepgrad runs on the CPU (NumPy) for now")
-        target = None
-    dtype = dtype if target is None else target
-    return self if dtype is None else unary.astype(self, dtype)
+def _to(self, *args, dtype=None, device=None, non_blocking=False, copy=False, memory_format=None):
+    """``t.to(dtype)``, ``t.to(device)``, ``t.to(device, dtype)``, ``t.to(other)`` or keywords, as in PyTorch
+    (only the CPU exists yet): the same tensor when nothing changes, unless ``copy``."""
+    device, dtype = to_arguments("to", args, device, dtype)
+    out = self if dtype is None else unary.astype(self, dtype)
+    return out.clone() if copy and out is self else out
 
 
-def _any(self, dim=None, keepdim=False):
-    return Tensor.wrap(self.data.astype(bool).any(axis=dim, keepdims=keepdim))
+def to_arguments(op, args, device=None, dtype=None):
+    """The (device, dtype) that ``.to``'s positional forms name (a device, a dtype, both, or a tensor whose
+    device and dtype are taken); the device is checked to be available."""
+    if len(args) > 2:
+        raise TypeError(f"{op}: expected at most a device and a dtype, got {len(args)} positional arguments")
+    for a in args:
+        if isinstance(a, Tensor):
+            device, dtype = a.device, a.dtype
+        elif backend.is_device(a):
+            device = a
+        elif a is not None:
+            dtype = a
+    return backend.check_device(device, op), backend.as_dtype(dtype)
 
 
-def _all(self, dim=None, keepdim=False):
-    return Tensor.wrap(self.data.astype(bool).all(axis=dim, keepdims=keepdim))
+def _cuda(self, device=None, non_blocking=False, memory_format=None):
+    return _to(self, backend.device("cuda", device) if isinstance(device, int) else device or "cuda")
 
 
 _UFUNCS = {
@@ -96,12 +105,13 @@ METHODS = {
     "sigmoid": unary.sigmoid, "relu": unary.relu, "clip": unary.clip, "clamp": unary.clip,
     "leaky_relu": activation.leaky_relu, "elu": activation.elu, "gelu": activation.gelu,
     "softplus": activation.softplus,
-    "astype": unary.astype, "to": _to, "float": lambda self: unary.astype(self, "float32"),
+    "astype": unary.astype, "to": _to, "cpu": lambda self, memory_format=None: self,
+    "cuda": _cuda, "float": lambda self: unary.astype(self, "float32"),
     "double": lambda self: unary.astype(self, "float64"), "long": lambda self: unary.astype(self, "int64"),
     "sum": reduce.sum, "mean": reduce.mean, "var": reduce.var, "std": reduce.std, "max": reduce.max,
     "min": reduce.min, "amax": reduce.amax, "amin": reduce.amin, "prod": reduce.prod,
     "argmax": reduce.argmax, "argmin": reduce.argmin, "logsumexp": reduce.logsumexp,
-    "softmax": reduce.softmax, "log_softmax": reduce.log_softmax, "any": _any, "all": _all,
+    "softmax": reduce.softmax, "log_softmax": reduce.log_softmax,
     "reshape": shape.reshape, "view": shape.reshape, "permute": shape.permute,
     "transpose": shape.transpose, "swapaxes": shape.swapaxes, "expand": shape.expand,
     "broadcast_to": shape.expand, "expand_as": lambda self, other: shape.expand(self, other.shape),
@@ -113,6 +123,7 @@ METHODS = {
 
 
 METHODS.update(inplace.METHODS)
+METHODS.update(api_methods.METHODS)
 
 
 def install():
