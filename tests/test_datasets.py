@@ -379,16 +379,24 @@ def test_mnist_download(small, server, monkeypatch):
     monkeypatch.setattr(MNIST, "resources", tuple((n, hashlib.md5(d).hexdigest()) for n, d in gz.items()))
     with pytest.raises(FileNotFoundError):
         MNIST()
-    train = MNIST(download=True)                           # into the data home
-    assert train.source == str(small / "home" / "mnist") and len(train) == 6
-    assert sorted(os.listdir(small / "home" / "mnist")) == sorted(gz)
-    n = len(server.requests)
-    assert len(MNIST(train=False, download=True)) == 4 and len(server.requests) == n    # found, not fetched
     root = small / "mine"
     server.corrupt.add("t10k-labels-idx1-ubyte.gz")
     with pytest.raises(DownloadError, match="t10k-labels-idx1-ubyte.gz"):
         MNIST(root, download=True)
     assert "t10k-labels-idx1-ubyte.gz" not in os.listdir(root)
+    server.corrupt.clear()
+    train = MNIST(download=True)                           # into the data home
+    assert train.source == str(small / "home" / "mnist") and len(train) == 6
+    assert sorted(os.listdir(small / "home" / "mnist")) == sorted(gz)
+    n = len(server.requests)
+    assert len(MNIST(train=False, download=True)) == 4 and len(server.requests) == n    # found, not fetched
+    # torchvision's datasets.MNIST('../data', download=True): an installed copy is found before any download
+    assert len(MNIST(small / "elsewhere", download=True)) == 6 and len(server.requests) == n
+    torchvision_root = small / "tv"
+    os.makedirs(torchvision_root / "MNIST" / "raw")
+    for name in gz:
+        os.replace(small / "home" / "mnist" / name, torchvision_root / "MNIST" / "raw" / name)
+    assert MNIST(torchvision_root).source == str(torchvision_root / "MNIST" / "raw")
 
 
 def test_cifar_download_extracts_only_the_batches(small_cifar, server, monkeypatch):

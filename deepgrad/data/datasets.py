@@ -16,7 +16,8 @@ Where the files are found (``root=None``), first match wins:
   into ``root`` (or the data home folder), verified against their published MD5 checksums.
 
 The data home is ``$DEEPGRAD_DATA``, else ``$XDG_CACHE_HOME/deepgrad/datasets``, else
-``~/.cache/deepgrad/datasets``. A given ``root`` is the folder holding the files themselves.
+``~/.cache/deepgrad/datasets``. A given ``root`` is the folder holding the files themselves, or (as in
+torchvision) the folder above ``MNIST/raw`` / ``FashionMNIST/raw``; it is searched first, then the places above.
 Every file is validated (magic numbers, dimensions, counts, sizes, label range); a missing, truncated or
 corrupt file raises an error naming the file and what was expected.
 """
@@ -230,7 +231,9 @@ class _IDXDataset(ImageArrayDataset):
 
     def _locate(self, root, download):
         needed = self.files[self.split]
-        searched = [os.fspath(root)] if root is not None else self.default_dirs()
+        searched = self.default_dirs()
+        if root is not None:     # the files themselves, or torchvision's layout root/MNIST/raw; then installed copies
+            searched = [os.fspath(root), os.path.join(root, type(self).__name__, "raw")] + searched
         for folder in searched:
             paths = [_find_file(folder, base) for base in needed]
             if all(paths):
