@@ -1,12 +1,20 @@
 """``Module``: the base of every layer and model, with PyTorch's behaviour: attributes that are
 Parameters, Modules or buffers are registered; parameters(), state_dict(), train()/eval(), hooks."""
+import functools
+import warnings
 from collections import OrderedDict, namedtuple
 
 from .. import backend
 from ..autograd.tensor import Tensor
-from .parameter import Parameter
+from ..ops.methods import to_arguments
+from . import hooks
+from .hooks import add_hook
+from .parameter import Parameter, is_lazy
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+_HOOK_TABLES = ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs", "_forward_hooks", "_forward_hooks_with_kwargs",
+                "_forward_hooks_always_called", "_backward_pre_hooks", "_backward_hooks",
+                "_load_state_dict_pre_hooks")
 
 
 class Module:
@@ -15,10 +23,10 @@ class Module:
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
-        object.__setattr__(self, "_non_persistent", set())
+        object.__setattr__(self, "_non_persistent_buffers_set", set())
         object.__setattr__(self, "_modules", OrderedDict())
-        object.__setattr__(self, "_forward_hooks", OrderedDict())
-        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        for table in _HOOK_TABLES:
+            object.__setattr__(self, table, OrderedDict())
         object.__setattr__(self, "training", True)
 
     # ------------------------------------------------------------ registration
@@ -57,93 +65,150 @@ class Module:
         for table in ("_parameters", "_buffers", "_modules"):
             if name in self.__dict__[table]:
                 del self.__dict__[table][name]
-                self._non_persistent.discard(name)
+                self._non_persistent_buffers_set.discard(name)
                 return
         object.__delattr__(self, name)
 
+    def _check_new_name(self, kind, name, table):
+        """PyTorch's checks on the name of a parameter, buffer or submodule being registered."""
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
+        if "." in name:
+            raise KeyError(f'{kind} name can\'t contain ".", got: {name}')
+        if name == "":
+            raise KeyError(f'{kind} name can\'t be empty string ""')
+        if hasattr(self, name) and name not in table:
+            raise KeyError(f"attribute '{name}' already exists")
+
     def register_parameter(self, name, param):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("cannot assign parameter before Module.__init__() call")
+        self._check_new_name("parameter", name, self._parameters)
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got {type(param).__name__}")
+            raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter '{name}' "
+                            "(deepgrad.nn.Parameter or None required)")
         self._parameters[name] = param
 
     def register_buffer(self, name, tensor, persistent=True):
-        """A tensor that is part of the module's state (saved in state_dict) but not trained."""
+        """A tensor that is part of the module's state but not trained; saved in state_dict unless
+        ``persistent=False``."""
+        if "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign buffer before Module.__init__() call")
+        self._check_new_name("buffer", name, self._buffers)
         if tensor is not None and not isinstance(tensor, Tensor):
-            raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got {type(tensor).__name__}")
-        self.__dict__.pop(name, None)
+            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
+                            "(deepgrad Tensor or None required)")
         self._buffers[name] = tensor
         if persistent:
-            self._non_persistent.discard(name)
+            self._non_persistent_buffers_set.discard(name)
         else:
-            self._non_persistent.add(name)
+            self._non_persistent_buffers_set.add(name)
 
     def add_module(self, name, module):
         if module is not None and not isinstance(module, Module):
-            raise TypeError(f"add_module: {name!r} must be a Module, got {type(module).__name__}")
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        self._check_new_name("module", name, self._modules)
         self._modules[name] = module
 
     register_module = add_module
 
     # ------------------------------------------------------------ traversal
-    def named_modules(self, prefix="", memo=None):
+    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+        """(dotted name, module) for this module and every submodule, depth first; a module reached
+        along several paths is listed once unless ``remove_duplicate=False``."""
         memo = set() if memo is None else memo
-        if id(self) in memo:
+        if self in memo:
             return
-        memo.add(id(self))
+        if remove_duplicate:
+            memo.add(self)
         yield prefix, self
         for name, child in self._modules.items():
             if child is not None:
-                yield from child.named_modules(f"{prefix}.{name}" if prefix else name, memo)
+                yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name, remove_duplicate)
 
     def modules(self):
         for _, m in self.named_modules():
             yield m
 
     def named_children(self):
+        memo = set()
         for name, child in self._modules.items():
-            if child is not None:
+            if child is not None and child not in memo:
+                memo.add(child)
                 yield name, child
 
     def children(self):
         for _, child in self.named_children():
             yield child
 
-    def _named_members(self, table, prefix, recurse):
+    def _named_members(self, table, prefix, recurse, remove_duplicate):
         seen = set()
-        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         for module_prefix, module in modules:
             for name, value in getattr(module, table).items():
                 if value is None or id(value) in seen:
                     continue
-                seen.add(id(value))
+                if remove_duplicate:
+                    seen.add(id(value))
                 yield (f"{module_prefix}.{name}" if module_prefix else name), value
 
-    def named_parameters(self, prefix="", recurse=True):
-        yield from self._named_members("_parameters", prefix, recurse)
+    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse=True):
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix="", recurse=True):
-        yield from self._named_members("_buffers", prefix, recurse)
+    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse=True):
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
+    def _get_name(self):
+        return type(self).__name__
+
     def get_submodule(self, target):
+        """The submodule at dotted path ``target`` ("" is this module)."""
         module = self
-        for part in target.split(".") if target else []:
-            if part not in module._modules:
-                raise AttributeError(f"{type(module).__name__} has no submodule {part!r} (looking up {target!r})")
-            module = module._modules[part]
+        for item in target.split(".") if target else []:
+            if not hasattr(module, item):
+                raise AttributeError(f"{module._get_name()} has no attribute `{item}`")
+            module = getattr(module, item)
+            if not isinstance(module, Module):
+                raise AttributeError(f"`{item}` is not an nn.Module")
         return module
+
+    def _member_path(self, target):
+        module_path, _, name = target.rpartition(".")
+        module = self.get_submodule(module_path)
+        if not hasattr(module, name):
+            raise AttributeError(f"{module._get_name()} has no attribute `{name}`")
+        return module, name
+
+    def get_parameter(self, target):
+        """The parameter at dotted path ``target`` (e.g. ``"0.weight"``)."""
+        module, name = self._member_path(target)
+        param = getattr(module, name)
+        if not isinstance(param, Parameter):
+            raise AttributeError(f"`{name}` is not an nn.Parameter")
+        return param
+
+    def get_buffer(self, target):
+        """The buffer at dotted path ``target`` (e.g. ``"bn.running_mean"``)."""
+        module, name = self._member_path(target)
+        if name not in module._buffers:
+            raise AttributeError(f"`{name}` is not a buffer")
+        return getattr(module, name)
 
     # ------------------------------------------------------------ modes and gradients
     def train(self, mode=True):
-        for m in self.modules():
-            object.__setattr__(m, "training", bool(mode))
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        object.__setattr__(self, "training", mode)
+        for child in self.children():
+            child.train(mode)
         return self
 
     def eval(self):
@@ -155,10 +220,15 @@ class Module:
         return self
 
     def zero_grad(self, set_to_none=True):
+        """Forget the parameters' gradients (``set_to_none``), or fill them with zeros in place."""
         for p in self.parameters():
-            if set_to_none or p.grad is None:
+            if p.grad is None:
+                continue
+            if set_to_none:
                 p.grad = None
             else:
+                if p.grad.requires_grad or not p.grad.data.flags.writeable:
+                    p.grad = Tensor.wrap(p.grad.data.copy())
                 p.grad.data[...] = 0
 
     def apply(self, fn):
@@ -170,7 +240,7 @@ class Module:
 
     def to(self, target=None, dtype=None):
         """``model.to(dtype)``, ``model.to("cpu")`` or both, as in PyTorch: floating-point parameters and
-        buffers are cast in place (only the CPU exists yet)."""
+        buffers are cast in place (only the CPU exists yet); uninitialised ones will materialise in it."""
         if isinstance(target, str) and target.split(":")[0] in ("cpu", "cuda"):
             if target.split(":")[0] != "cpu":
                 raise ValueError(f"to: device {target!r} is not available: deepgrad runs on the CPU (NumPy) for now")
@@ -180,10 +250,13 @@ class Module:
             if not backend.is_floating(dtype):
                 raise TypeError(f"Module.to only casts to floating-point dtypes, got {dtype}")
             for t in list(self.parameters()) + list(self.buffers()):
-                if backend.is_floating(t.dtype):
+                if not backend.is_floating(t.dtype):
+                    continue
+                if is_lazy(t):
+                    t.cast_(dtype)
+                else:
                     t.data = t.data.astype(dtype)
-                    if t.grad is not None:
-                        t.grad = None
+                    t.grad = None
         return self
 
     def float(self):
@@ -193,22 +266,40 @@ class Module:
         return self.to(backend.float64)
 
     # ------------------------------------------------------------ state
-    def state_dict(self, prefix="", keep_vars=False):
-        """Parameters and persistent buffers by dotted name (sharing memory with the module)."""
-        state = OrderedDict()
-        for module_prefix, module in self.named_modules(prefix.rstrip(".")):
-            head = f"{module_prefix}." if module_prefix else ""
-            for name, p in module._parameters.items():
-                if p is not None:
-                    state[head + name] = p if keep_vars else p.detach()
-            for name, b in module._buffers.items():
-                if b is not None and name not in module._non_persistent:
-                    state[head + name] = b if keep_vars else b.detach()
-        return state
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        """Put this module's own parameters and persistent buffers into ``destination`` (uninitialised
+        ones as themselves, as PyTorch's lazy modules do)."""
+        for table, skip in ((self._parameters, ()), (self._buffers, self._non_persistent_buffers_set)):
+            for name, t in table.items():
+                if t is not None and name not in skip:
+                    destination[prefix + name] = t if keep_vars or is_lazy(t) else t.detach()
+
+    def state_dict(self, *, destination=None, prefix="", keep_vars=False):
+        """Parameters and persistent buffers by dotted name (sharing memory with the module); a
+        submodule reached along several paths appears under each, as in PyTorch."""
+        destination = OrderedDict() if destination is None else destination
+        self._save_to_state_dict(destination, prefix, keep_vars)
+        for name, child in self._modules.items():
+            if child is not None:
+                child.state_dict(destination=destination, prefix=f"{prefix}{name}.", keep_vars=keep_vars)
+        return destination
+
+    def register_load_state_dict_pre_hook(self, hook):
+        """``hook(module, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+        error_msgs)`` runs before ``load_state_dict`` reads this module's entries."""
+        return self._register_load_state_dict_pre_hook(hook, with_module=True)
+
+    def _register_load_state_dict_pre_hook(self, hook, with_module=False):
+        return add_hook(self._load_state_dict_pre_hooks, functools.partial(hook, self) if with_module else hook)
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy values into this module's parameters and buffers. With ``strict``, any missing,
-        unexpected or shape-mismatched key is an error listing all of them, and nothing is changed."""
+        unexpected or shape-mismatched key is an error listing all of them, and nothing is changed.
+        Load pre-hooks run first (they materialise lazy modules' parameters)."""
+        missing, unexpected, errors = [], [], []
+        for prefix, module in self.named_modules(remove_duplicate=False):
+            for hook in list(module._load_state_dict_pre_hooks.values()):
+                hook(state_dict, f"{prefix}." if prefix else "", {}, strict, missing, unexpected, errors)
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -219,7 +310,7 @@ class Module:
                 shape = tuple(value.shape) if hasattr(value, "shape") else None
                 if shape != tuple(target.shape):
                     mismatched.append(f"{k}: checkpoint {shape}, model {tuple(target.shape)}")
-        problems = []
+        problems = list(errors)
         if strict and missing:
             problems.append(f"missing keys: {', '.join(missing)}")
         if strict and unexpected:
@@ -235,53 +326,107 @@ class Module:
                 target.data[...] = array.astype(target.dtype, copy=False)
         return IncompatibleKeys(missing, unexpected)
 
+    # ------------------------------------------------------------ hooks
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """``hook(module, args)`` (``hook(module, args, kwargs)`` with ``with_kwargs``) runs before
+        forward; a non-None return replaces the args (the ``(args, kwargs)`` pair)."""
+        flags = [self._forward_pre_hooks_with_kwargs] if with_kwargs else []
+        return add_hook(self._forward_pre_hooks, hook, prepend, flags)
+
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False, always_call=False):
+        """``hook(module, args, output)`` (``hook(module, args, kwargs, output)`` with ``with_kwargs``)
+        runs after forward; a non-None return replaces the output. ``always_call``: also when forward
+        raises."""
+        flags = [t for t, on in ((self._forward_hooks_with_kwargs, with_kwargs),
+                                 (self._forward_hooks_always_called, always_call)) if on]
+        return add_hook(self._forward_hooks, hook, prepend, flags)
+
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """``hook(module, grad_output)`` runs when the gradients of the outputs are known; a non-None
+        return replaces ``grad_output``."""
+        return add_hook(self._backward_pre_hooks, hook, prepend)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """``hook(module, grad_input, grad_output)`` runs when the gradients of the positional tensor
+        inputs are known; a non-None return replaces ``grad_input``."""
+        return add_hook(self._backward_hooks, hook, prepend)
+
     # ------------------------------------------------------------ calling
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
-    def register_forward_hook(self, hook):
-        """``hook(module, inputs, output)`` runs after forward; a non-None return replaces the output."""
-        return _HookHandle(self._forward_hooks, hook)
-
-    def register_forward_pre_hook(self, hook):
-        """``hook(module, inputs)`` runs before forward; a non-None return replaces the inputs."""
-        return _HookHandle(self._forward_pre_hooks, hook)
-
     def __call__(self, *args, **kwargs):
-        for hook in list(self._forward_pre_hooks.values()):
-            result = hook(self, args)
-            if result is not None:
-                args = result if isinstance(result, tuple) else (result,)
-        out = self.forward(*args, **kwargs)
-        for hook in list(self._forward_hooks.values()):
-            result = hook(self, args, out)
-            if result is not None:
-                out = result
-        return out
+        if (self._forward_pre_hooks or self._forward_hooks or self._backward_pre_hooks or self._backward_hooks
+                or hooks.any_global_hooks()):
+            return self._call_with_hooks(args, kwargs)
+        return self.forward(*args, **kwargs)
+
+    def _forward_hook_items(self):
+        return (*hooks._global_forward_hooks.items(), *self._forward_hooks.items())
+
+    def _run_forward_hook(self, hook_id, hook, args, kwargs, result):
+        if hook_id in self._forward_hooks_with_kwargs or hook_id in hooks._global_forward_hooks_with_kwargs:
+            return hook(self, args, kwargs, result)
+        return hook(self, args, result)
+
+    def _call_with_hooks(self, args, kwargs):
+        """PyTorch's order: forward pre-hooks (global first), backward-hook taps on the inputs, forward,
+        forward hooks, taps on the outputs. If forward raises, ``always_call`` hooks still run."""
+        result, called = None, set()
+        try:
+            for hook_id, hook in (*hooks._global_forward_pre_hooks.items(), *self._forward_pre_hooks.items()):
+                if hook_id in self._forward_pre_hooks_with_kwargs:
+                    new = hook(self, args, kwargs)
+                    if new is not None:
+                        if not (isinstance(new, tuple) and len(new) == 2):
+                            raise RuntimeError("forward pre-hook must return None or a tuple of "
+                                               f"(new_args, new_kwargs), but got {new}.")
+                        args, kwargs = new
+                else:
+                    new = hook(self, args)
+                    if new is not None:
+                        args = new if isinstance(new, tuple) else (new,)
+            backward_hook = None
+            pre_hooks = [*hooks._global_backward_pre_hooks.values(), *self._backward_pre_hooks.values()]
+            full_hooks = [*hooks._global_backward_hooks.values(), *self._backward_hooks.values()]
+            if pre_hooks or full_hooks:
+                backward_hook = hooks.BackwardHook(self, full_hooks, pre_hooks)
+                args = backward_hook.setup_input_hook(args)
+            result = self.forward(*args, **kwargs)
+            for hook_id, hook in self._forward_hook_items():
+                called.add(hook_id)
+                new = self._run_forward_hook(hook_id, hook, args, kwargs, result)
+                if new is not None:
+                    result = new
+            if backward_hook is not None:
+                result = backward_hook.setup_output_hook(result)
+            return result
+        except Exception:
+            for hook_id, hook in self._forward_hook_items():
+                always = hook_id in self._forward_hooks_always_called or hook_id in hooks._global_forward_hooks_always_called
+                if always and hook_id not in called:
+                    try:
+                        new = self._run_forward_hook(hook_id, hook, args, kwargs, result)
+                        result = result if new is None else new
+                    except Exception as e:
+                        warnings.warn("module forward hook with ``always_call=True`` raised an exception that was "
+                                      f"silenced as another error was raised in forward: {e}", stacklevel=2)
+            raise
 
     # ------------------------------------------------------------ printing
     def extra_repr(self):
         return ""
 
     def __repr__(self):
-        lines = [f"({name}): " + repr(child).replace("\n", "\n  ") for name, child in self._modules.items()]
         extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [f"({name}): " + repr(child).replace("\n", "\n  ") for name, child in self._modules.items()]
+        lines = extra_lines + child_lines
         if not lines:
-            return f"{type(self).__name__}({extra})"
-        body = "\n  ".join(([extra] if extra else []) + lines)
-        return f"{type(self).__name__}(\n  {body}\n)"
+            return f"{self._get_name()}()"
+        if len(extra_lines) == 1 and not child_lines:
+            return f"{self._get_name()}({extra_lines[0]})"
+        return f"{self._get_name()}(\n  " + "\n  ".join(lines) + "\n)"
 
     def __dir__(self):
         return list(super().__dir__()) + list(self._parameters) + list(self._buffers) + list(self._modules)
-
-
-class _HookHandle:
-    _next_id = 0
-
-    def __init__(self, table, hook):
-        _HookHandle._next_id += 1
-        self.table, self.id = table, _HookHandle._next_id
-        table[self.id] = hook
-
-    def remove(self):
-        self.table.pop(self.id, None)

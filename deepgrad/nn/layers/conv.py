@@ -1,5 +1,6 @@
 """Convolution layers (seed 4.2.1–4.2.2, 4.5.1): ``Conv1d/2d/3d`` and ``ConvTranspose1d/2d/3d``,
-with PyTorch's arguments, defaults, parameter layout and initialisation.
+with PyTorch's arguments, defaults, parameter layout and initialisation, and their lazy forms
+(``LazyConv2d``...: in_channels inferred at the first forward).
 
 A Conv2d from D input maps to P output maps with U×V kernels holds P·(D/groups)·U·V weights and
 P biases: P·D·U·V + P with groups=1 (seed 4.2.2). Weights are (P, D/groups, U, V) for convolutions
@@ -12,7 +13,9 @@ import math
 from .. import functional as F
 from ..functional.conv import transpose_sizes
 from .. import init
+from ..lazy import LazyModuleMixin
 from ..module import Module
+from ..parameter import UninitializedParameter
 from ._utils import empty_parameter, factory_dtype, ntuple
 
 _PADDING_STRINGS = ("same", "valid", "full")   # "full": the chapter's wide convolution (K' − 1 per side)
@@ -178,3 +181,72 @@ class ConvTranspose2d(_ConvTranspose):
 class ConvTranspose3d(_ConvTranspose):
     _nd = 3
     _function = staticmethod(F.conv_transpose3d)
+
+
+class _LazyConvMixin(LazyModuleMixin):
+    """``in_channels`` comes from the channel dim of the first (batched or unbatched) input."""
+    _inferred = "in_channels"
+
+    def _lazy_init(self, out_channels, bias, device, dtype):
+        dtype = factory_dtype(device, dtype)
+        self.weight = UninitializedParameter(dtype=dtype)
+        self.out_channels = out_channels
+        if bias:
+            self.bias = UninitializedParameter(dtype=dtype)
+
+    def _infer(self, input):
+        unbatched = self._nd + 1
+        if input.ndim not in (unbatched, unbatched + 1):
+            raise RuntimeError(f"Expected {unbatched}D (unbatched) or {unbatched + 1}D (batched) input to "
+                               f"{type(self).__name__}, but got input of size: {tuple(input.shape)}")
+        in_channels = input.shape[1] if input.ndim == unbatched + 1 else input.shape[0]
+        if in_channels % self.groups != 0:
+            raise ValueError("in_channels must be divisible by groups")
+        return in_channels
+
+    def _lazy_shapes(self):
+        a, b = (self.in_channels, self.out_channels) if self.transposed else (self.out_channels, self.in_channels)
+        return {"weight": (a, b // self.groups) + self.kernel_size, "bias": (self.out_channels,)}
+
+
+class _LazyConv(_LazyConvMixin):
+    def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+                 padding_mode="zeros", device=None, dtype=None):
+        super().__init__(0, 0, kernel_size, stride, padding, dilation, groups, False, padding_mode, device, dtype)
+        self._lazy_init(out_channels, bias, device, dtype)
+
+
+class _LazyConvTranspose(_LazyConvMixin):
+    def __init__(self, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1, bias=True,
+                 dilation=1, padding_mode="zeros", device=None, dtype=None):
+        super().__init__(0, 0, kernel_size, stride, padding, output_padding, groups, False, dilation, padding_mode,
+                         device, dtype)
+        self._lazy_init(out_channels, bias, device, dtype)
+
+
+class LazyConv1d(_LazyConv, Conv1d):
+    """A Conv1d whose ``in_channels`` is inferred from its first input; then it becomes a Conv1d."""
+    cls_to_become = Conv1d
+
+
+class LazyConv2d(_LazyConv, Conv2d):
+    """A Conv2d whose ``in_channels`` is inferred from its first input; then it becomes a Conv2d."""
+    cls_to_become = Conv2d
+
+
+class LazyConv3d(_LazyConv, Conv3d):
+    cls_to_become = Conv3d
+
+
+class LazyConvTranspose1d(_LazyConvTranspose, ConvTranspose1d):
+    """A ConvTranspose1d whose ``in_channels`` is inferred from its first input."""
+    cls_to_become = ConvTranspose1d
+
+
+class LazyConvTranspose2d(_LazyConvTranspose, ConvTranspose2d):
+    """A ConvTranspose2d whose ``in_channels`` is inferred from its first input."""
+    cls_to_become = ConvTranspose2d
+
+
+class LazyConvTranspose3d(_LazyConvTranspose, ConvTranspose3d):
+    cls_to_become = ConvTranspose3d

@@ -1,9 +1,11 @@
-"""``Linear``: the fully connected affine layer z = W x + b (seed eq. 1.1)."""
+"""``Linear``: the fully connected affine layer z = W x + b (seed eq. 1.1), and ``LazyLinear``."""
 import math
 
 from .. import functional as F
 from .. import init
+from ..lazy import LazyModuleMixin
 from ..module import Module
+from ..parameter import UninitializedParameter
 from ._utils import empty_parameter, factory_dtype
 
 
@@ -39,3 +41,23 @@ class Linear(Module):
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class LazyLinear(LazyModuleMixin, Linear):
+    """A Linear whose ``in_features`` is the last dim of its first input; then it becomes a Linear."""
+    cls_to_become = Linear
+    _inferred = "in_features"
+
+    def __init__(self, out_features, bias=True, device=None, dtype=None):
+        super().__init__(0, 0, False, device, dtype)
+        dtype = factory_dtype(device, dtype)
+        self.weight = UninitializedParameter(dtype=dtype)
+        self.out_features = out_features
+        if bias:
+            self.bias = UninitializedParameter(dtype=dtype)
+
+    def _infer(self, input):
+        return input.shape[-1]
+
+    def _lazy_shapes(self):
+        return {"weight": (self.out_features, self.in_features), "bias": (self.out_features,)}

@@ -1,10 +1,13 @@
 """Normalisation layers: ``BatchNorm1d/2d/3d`` (Ioffe & Szegedy 2015), ``LayerNorm``, ``GroupNorm``
-with PyTorch's arguments, buffers (running_mean, running_var, num_batches_tracked) and modes."""
+with PyTorch's arguments, buffers (running_mean, running_var, num_batches_tracked) and modes, and
+the lazy ``LazyBatchNorm1d/2d/3d`` (num_features inferred at the first forward)."""
 from ... import backend
 from ...autograd.tensor import Tensor
 from .. import functional as F
 from .. import init
+from ..lazy import LazyModuleMixin
 from ..module import Module
+from ..parameter import UninitializedBuffer, UninitializedParameter
 from ._utils import empty_parameter, factory_dtype
 
 
@@ -149,3 +152,43 @@ class GroupNorm(Module):
     def extra_repr(self):
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
                 f"bias={self.bias is not None}")
+
+
+class _LazyBatchNorm(LazyModuleMixin):
+    """``num_features`` comes from dim 1 of the first input."""
+    _inferred = "num_features"
+
+    def __init__(self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None, dtype=None, *,
+                 bias=True):
+        super().__init__(0, eps, momentum, False, False, device, dtype)
+        dtype = factory_dtype(device, dtype)
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        if affine:
+            self.weight = UninitializedParameter(dtype=dtype)
+            if bias:
+                self.bias = UninitializedParameter(dtype=dtype)
+        if track_running_stats:
+            self.running_mean = UninitializedBuffer(dtype=dtype)
+            self.running_var = UninitializedBuffer(dtype=dtype)
+            self.num_batches_tracked = Tensor(backend.numpy.zeros((), backend.int64))
+
+    def _infer(self, input):
+        return input.shape[1]
+
+    def _lazy_shapes(self):
+        return dict.fromkeys(("weight", "bias", "running_mean", "running_var"), (self.num_features,))
+
+
+class LazyBatchNorm1d(_LazyBatchNorm, BatchNorm1d):
+    """A BatchNorm1d whose ``num_features`` is inferred from its first input."""
+    cls_to_become = BatchNorm1d
+
+
+class LazyBatchNorm2d(_LazyBatchNorm, BatchNorm2d):
+    """A BatchNorm2d whose ``num_features`` is inferred from its first input."""
+    cls_to_become = BatchNorm2d
+
+
+class LazyBatchNorm3d(_LazyBatchNorm, BatchNorm3d):
+    cls_to_become = BatchNorm3d
