@@ -367,16 +367,25 @@ Pair = collections.namedtuple("Pair", "left right")
 def test_batches_travel_through_shared_memory():
     batch = {"x": dg.Tensor.wrap(np.arange(250_000, dtype=np.float64).reshape(500, 500)),
              "y": Pair(np.arange(5, dtype=np.uint8), [dg.zeros(0, dtype=dg.int64), "label"]), "n": 3}
-    skeleton, name = worker._pack(batch)
+    blocks = worker._Blocks()
+    skeleton, name = worker._pack(batch, blocks)
     assert len(pickle.dumps((skeleton, name))) < 1000           # only the skeleton goes through the pipe
-    assert os.path.exists(f"/dev/shm/{name}")
     back = worker._unpack(pickle.loads(pickle.dumps(skeleton)), name)
-    assert not os.path.exists(f"/dev/shm/{name}")                # unlinked once read
     assert isinstance(back["x"], dg.Tensor) and back["x"].dtype == dg.float64
     assert np.array_equal(back["x"].numpy(), batch["x"].numpy())
     assert isinstance(back["y"], Pair) and back["y"].left.dtype == np.uint8 and back["y"].left.tolist() == [0, 1, 2, 3, 4]
     assert back["y"].right[0].shape == (0,) and back["y"].right[1] == "label" and back["n"] == 3
-    assert worker._pack(("only", 1)) == (("only", 1), None)
+    assert worker._pack(("only", 1), blocks) == (("only", 1), None)
+    # a block is written again once handed back, not before; the worker unlinks its blocks at the end
+    busy = worker._pack(batch, blocks)[1]
+    assert busy != name
+    blocks.give_back(name)
+    smaller = {"x": batch["x"][:10]}
+    again, reused = worker._pack(smaller, blocks)
+    assert reused == name and np.array_equal(worker._unpack(again, reused)["x"].numpy(), batch["x"].numpy()[:10])
+    assert all(os.path.exists(f"/dev/shm/{n}") for n in (name, busy))
+    blocks.release()
+    assert not any(os.path.exists(f"/dev/shm/{n}") for n in (name, busy))
 
 
 def test_no_shared_memory_left_behind():

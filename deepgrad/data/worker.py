@@ -8,9 +8,11 @@ PyTorch seeds its own, NumPy's and Python's), limits deepgrad to one thread (as 
 ``worker_init_fn(worker_id)`` and then serves tasks until told to stop or the main process is gone.
 SIGINT is ignored in workers: Ctrl-C reaches the main process, which shuts them down.
 
-Transfer. Every batch's arrays (Tensors' included) are written into one new shared-memory block; the
-pipe carries only a small skeleton (the batch with each array replaced by its place in the block) and
-the main process copies the arrays out and unlinks the block. An exception in a worker comes back as
+Transfer. Every batch's arrays (Tensors' included) are written into one shared-memory block; the pipe
+carries only a small skeleton (the batch with each array replaced by its place in the block); the main
+process copies the arrays out and hands the block back to the worker, which writes its next batches
+into it (a few blocks per worker, unlinked when the worker ends; the resource tracker unlinks those of
+a worker killed outright when the program ends). An exception in a worker comes back as
 text with the worker's traceback and is raised again in the main process with that text.
 """
 import dataclasses
@@ -33,6 +35,7 @@ np = backend.numpy
 _POLL_S = 1.0          # how often an idle worker checks that the main process is still there
 _JOIN_S = 2.0          # how long shutting down waits for workers to finish their batch before terminating them
 _ALIGN = 64            # byte alignment of each array in a shared-memory block
+_SPARE_BLOCKS = 4      # free shared-memory blocks a worker keeps for its next batches
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,8 +94,43 @@ class _Slot:
         self.offset, self.shape, self.dtype, self.tensor = offset, shape, dtype, tensor
 
 
-def _pack(batch):
-    """(skeleton, block name or None): the batch's arrays written into one new shared-memory block."""
+class _Blocks:
+    """A worker's shared-memory blocks. A block the main process has copied a batch out of comes back
+    (``give_back``) and is written again: a fresh block costs its creation and a page fault per page
+    written, several times the copy itself. The worker unlinks its blocks when it ends."""
+
+    def __init__(self):
+        self._free, self._all = [], {}
+
+    def take(self, size):
+        fits = [b for b in self._free if b.size >= size]
+        if fits:
+            block = min(fits, key=lambda b: b.size)
+            self._free.remove(block)
+            return block
+        block = SharedMemory(create=True, size=max(size, 1))
+        self._all[block.name] = block
+        return block
+
+    def give_back(self, name):
+        self._free.append(self._all[name])
+        while len(self._free) > _SPARE_BLOCKS:         # sizes changed: drop the smallest
+            self._unlink(min(self._free, key=lambda b: b.size))
+
+    def _unlink(self, block):
+        if block in self._free:
+            self._free.remove(block)
+        del self._all[block.name]
+        block.close()
+        block.unlink()
+
+    def release(self):
+        for block in list(self._all.values()):
+            self._unlink(block)
+
+
+def _pack(batch, blocks):
+    """(skeleton, block name or None): the batch's arrays written into one of ``blocks``."""
     arrays, size = [], 0
 
     def place(leaf):
@@ -100,7 +138,7 @@ def _pack(batch):
         a = leaf.data if isinstance(leaf, Tensor) else leaf
         if not isinstance(a, np.ndarray) or a.dtype.hasobject:
             return leaf
-        arrays.append(a)
+        arrays.append((a, size))
         slot = _Slot(size, a.shape, a.dtype.str, isinstance(leaf, Tensor))
         size += -(-a.nbytes // _ALIGN) * _ALIGN
         return slot
@@ -108,22 +146,18 @@ def _pack(batch):
     skeleton = map_batch(place, batch)
     if not arrays:
         return skeleton, None
-    block = SharedMemory(create=True, size=max(size, 1))
+    block = blocks.take(size)
     try:
-        offset = 0
-        for a in arrays:
+        for a, offset in arrays:
             np.ndarray(a.shape, a.dtype, buffer=block.buf, offset=offset)[...] = a
-            offset += -(-a.nbytes // _ALIGN) * _ALIGN
     except BaseException:
-        block.close()
-        block.unlink()
+        blocks.give_back(block.name)
         raise
-    block.close()
     return skeleton, block.name
 
 
 def _unpack(skeleton, name):
-    """The batch from ``_pack``'s result; the block is copied out and unlinked."""
+    """The batch from ``_pack``'s result, its arrays copied out of the block (which can then be reused)."""
     if name is None:
         return skeleton
     block = SharedMemory(name=name)
@@ -136,17 +170,6 @@ def _unpack(skeleton, name):
         return map_batch(take, skeleton)
     finally:
         block.close()
-        block.unlink()
-
-
-def _discard(message):
-    """Free the shared memory of a result nobody will read."""
-    _, _, kind, payload = message
-    if kind == "batch" and payload[1] is not None:
-        try:
-            SharedMemory(name=payload[1]).unlink()
-        except FileNotFoundError:
-            pass
 
 
 class _RemoteError:
@@ -173,6 +196,7 @@ class _RemoteError:
 def _worker_main(fetch, worker_id, num_workers, base_seed, init_fn, tasks, results):
     global _info
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit)           # terminate(): unlink the blocks on the way out
     threads.set_num_threads(1)
     seed = base_seed + worker_id
     random.seed(seed)
@@ -180,6 +204,7 @@ def _worker_main(fetch, worker_id, num_workers, base_seed, init_fn, tasks, resul
     backend.manual_seed(seed)
     _info = WorkerInfo(worker_id, num_workers, seed, fetch.dataset)
     parent = os.getppid()
+    blocks = _Blocks()
     epoch = 0
     init_error = None
     if init_fn is not None:
@@ -198,7 +223,9 @@ def _worker_main(fetch, worker_id, num_workers, base_seed, init_fn, tasks, resul
             task = tasks.recv()
             if task is None:
                 return
-            if task[0] == "epoch":
+            if task[0] == "free":
+                blocks.give_back(task[1])
+            elif task[0] == "epoch":
                 epoch += 1
                 fetch.start(task[1])
             else:
@@ -209,7 +236,7 @@ def _worker_main(fetch, worker_id, num_workers, base_seed, init_fn, tasks, resul
         if init_error is not None:
             kind, payload, init_error = "error", init_error, None
         elif kind == "batch":
-            payload = _pack(payload)
+            payload = _pack(payload, blocks)
         elif kind == "error":
             payload = _RemoteError(payload, worker_id)
         results.send((epoch, k, kind, payload))
@@ -218,6 +245,12 @@ def _worker_main(fetch, worker_id, num_workers, base_seed, init_fn, tasks, resul
         serve(fetch, receive(), send)
     except (BrokenPipeError, EOFError):      # the main process closed its ends: nothing left to do
         pass
+    finally:
+        blocks.release()
+
+
+def _exit(signum, frame):
+    raise SystemExit(0)
 
 
 # ---------------------------------------------------------------- the main process's side
@@ -297,11 +330,15 @@ class WorkerPool:
                 except EOFError:
                     break                       # the worker is gone: reported below
                 epoch, k, kind, payload = message
+                if kind == "batch":
+                    skeleton, block = payload
+                    batch = _unpack(skeleton, block) if epoch == self.epoch else None
+                    if block is not None:
+                        self._tasks[worker_id].send(("free", block))      # the worker may write it again
                 if epoch != self.epoch:
-                    _discard(message)
                     continue
                 if kind == "batch":
-                    return k, kind, _unpack(*payload)
+                    return k, kind, batch
                 if kind == "end":
                     if worker_id in self.active:
                         self.active.remove(worker_id)
@@ -314,10 +351,11 @@ class WorkerPool:
 
 
 def _drain(conn):
-    """Read and free every result waiting on ``conn``."""
+    """Read every result waiting on ``conn`` (a worker blocked writing one can then finish; it unlinks the
+    blocks itself)."""
     try:
         while conn.poll():
-            _discard(conn.recv())
+            conn.recv()
     except (EOFError, OSError):
         pass
 
