@@ -21,6 +21,7 @@ from .static import onnx_export as onnx  # dg.onnx.export (issue 6)
 from .static import viz  # dg.viz.draw (issue 6)
 
 from . import accelerator, backends, cuda  # what scripts ask before choosing a device (only the CPU yet)
+from . import utils, vision  # PyTorch's module names: deepgrad.utils.data, deepgrad.vision (torchvision)
 
 # PyTorch's dtype names (torch.float, torch.long ...), the same dtype objects
 float, double, half = float32, float64, float16
