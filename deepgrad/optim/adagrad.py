@@ -4,7 +4,7 @@
 """
 from .. import backend
 from ..autograd.tensor import Tensor
-from .optimizer import Optimizer, _apply_weight_decay, _grad_of, _step_tensor
+from .optimizer import Optimizer, _apply_weight_decay, _nd, _next_step, _scalar_tensor
 
 np = backend.numpy
 
@@ -32,29 +32,22 @@ class Adagrad(Optimizer):
     def _init_state(self, p):
         state = self.state[p]
         if len(state) == 0:
-            state["step"] = _step_tensor()
+            state["step"] = _scalar_tensor()
             state["sum"] = Tensor.wrap(backend.xp_of(p.data).full_like(
                 p.data, self.defaults["initial_accumulator_value"]))
         return state
 
-    def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns ``closure()``'s loss if given."""
-        loss = self._closure_loss(closure)
-        for group in self.param_groups:
-            lr, lr_decay, eps = group["lr"], group["lr_decay"], group["eps"]
-            for p in self._params_with_grad(group):
-                state = self._init_state(p)
-                state["step"].data += 1
-                step = float(state["step"].data)
-                g = _grad_of(p, group["maximize"])
-                g, _ = _apply_weight_decay(g, p, group["weight_decay"], group["maximize"])
-                clr = lr / (1 + (step - 1) * lr_decay)
-                s = state["sum"].data
-                scratch = g * g
-                s += scratch
-                np.sqrt(s, out=scratch)
-                scratch += eps
-                np.divide(g, scratch, out=scratch)
-                scratch *= -clr
-                p.data += scratch
-        return loss
+    def _update(self, p, theta, g, group):
+        lr, lr_decay, eps = group["lr"], group["lr_decay"], group["eps"]
+        state = self._init_state(p)
+        step = _next_step(state)
+        g, _ = _apply_weight_decay(g, theta, group["weight_decay"], group["maximize"])
+        clr = lr / (1 + (step - 1) * lr_decay)
+        s = _nd(state["sum"].data)
+        scratch = g * g
+        s += scratch
+        np.sqrt(s, out=scratch)
+        scratch += eps
+        np.divide(g, scratch, out=scratch)
+        scratch *= -clr
+        theta += scratch

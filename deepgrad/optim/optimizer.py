@@ -4,7 +4,9 @@ dicts holding ``params`` and that group's options), ``defaults``, per-parameter 
 (state keyed by parameter index; groups with ``params`` as lists of indices).
 
 Steps update ``p.data`` in place with NumPy operations, outside any graph; optimiser state
-(moments, momentum buffers) is kept as Tensors whose arrays are updated in place too.
+(moments, momentum buffers) is kept as Tensors of the parameter's shape whose arrays are updated in
+place too. The arithmetic sees every array through ``_nd`` (a 0-d array as its shape-(1,) view), as
+NumPy turns 0-d results into scalars, which can be neither ``out=`` targets nor updated in place.
 """
 import copy
 import warnings
@@ -32,9 +34,17 @@ def _zeros_like(p):
     return Tensor.wrap(backend.xp_of(p.data).zeros_like(p.data))
 
 
-def _step_tensor():
-    """The step counter, a 0-d float32 tensor as in PyTorch (``state['step']``)."""
-    return Tensor.wrap(np.zeros((), np.float32))
+def _scalar_tensor(value=0.0):
+    """A scalar of the state such as ``step``: a 0-d float32 tensor, as in PyTorch."""
+    return Tensor.wrap(np.full((), value, np.float32))
+
+
+def _next_step(state):
+    """Count one more step in ``state['step']``; returns the new count as a float. (Assigning a Python
+    float is 8x faster than NumPy's ``+= 1`` on a 0-d array, which costs 5 µs.)"""
+    counter = state["step"].data
+    counter[...] = float(counter) + 1
+    return float(counter)
 
 
 class Optimizer:
@@ -42,6 +52,8 @@ class Optimizer:
 
     ``params`` is an iterable of Tensors, of (name, Tensor) pairs, or of dicts (parameter groups,
     each with a ``params`` entry and optionally its own options)."""
+
+    _scalar_state = ("step",)   # state entries kept as 0-d float32 (``_state_of``'s scalars)
 
     def __init__(self, params, defaults):
         self.defaults = defaults
@@ -118,7 +130,22 @@ class Optimizer:
                     g.data[...] = 0
 
     def step(self, closure=None):
-        raise NotImplementedError(f"{type(self).__name__} must define step()")
+        """One update of every parameter that has a gradient; returns ``closure()``'s loss if given.
+        Subclasses define the update of one parameter, ``_update(p, θ, g, group)``: θ is p's array and
+        g the gradient to follow (negated, so a new array, for ``maximize``), both seen through ``_nd``."""
+        loss = self._closure_loss(closure)
+        for group in self.param_groups:
+            maximize, update = group["maximize"], self._update
+            for p in group["params"]:
+                if p.grad is not None:
+                    theta, g = p.data, p.grad.data
+                    if not theta.ndim:                  # _nd, inlined on this hot path
+                        theta, g = theta.reshape(1), g.reshape(1)
+                    update(p, theta, -g if maximize else g, group)
+        return loss
+
+    def _update(self, p, theta, g, group):
+        raise NotImplementedError(f"{type(self).__name__} must define step() or _update()")
 
     def _closure_loss(self, closure):
         if closure is None:
@@ -126,12 +153,19 @@ class Optimizer:
         with enable_grad():
             return closure()
 
-    def _params_with_grad(self, group):
-        for p in group["params"]:
-            if p.grad is not None:
-                yield p
-
     # ------------------------------------------------------------ state
+    def _state_of(self, p, *names, **scalars):
+        """p's state, created on first use as PyTorch does: ``step`` and the ``scalars`` (0-d float32,
+        from the values given) and zero arrays ``names`` of p's shape."""
+        state = self.state[p]
+        if len(state) == 0:
+            state["step"] = _scalar_tensor()
+            for name, value in scalars.items():
+                state[name] = _scalar_tensor(value)
+            for name in names:
+                state[name] = _zeros_like(p)
+        return state
+
     def state_dict(self):
         """{'state': {index: per-parameter state}, 'param_groups': [group options with 'params' as
         index lists]}, indices numbering the parameters in group order (PyTorch's format). Like
@@ -154,7 +188,9 @@ class Optimizer:
 
     def load_state_dict(self, state_dict):
         """Load a state_dict() (from this or an identically structured optimiser). The state is
-        copied, floating-point entries cast to their parameter's dtype (except ``step``)."""
+        copied, floating-point entries cast to their parameter's dtype, except the float32 scalars
+        (``step``; NAdam's ``mu_product`` too, which PyTorch casts, so that a resumed run continues
+        exactly)."""
         groups = self.param_groups
         saved_groups = copy.deepcopy(state_dict["param_groups"])
         if len(groups) != len(saved_groups):
@@ -171,7 +207,7 @@ class Optimizer:
             if isinstance(value, Tensor) or isinstance(value, np.ndarray):
                 array = value.data if isinstance(value, Tensor) else value
                 array = array.copy()
-                if key != "step" and backend.is_floating(param.dtype) and backend.is_floating(array.dtype):
+                if key not in self._scalar_state and backend.is_floating(param.dtype) and backend.is_floating(array.dtype):
                     array = array.astype(param.dtype, copy=False)
                 return Tensor.wrap(array)
             if isinstance(value, dict):
@@ -209,21 +245,51 @@ class Optimizer:
         return "\n".join(lines)
 
 
-def _grad_of(p, maximize):
-    """The gradient array to use (negated for ``maximize``); never the caller's array when it is
-    to be modified."""
-    g = p.grad.data
-    return -g if maximize else g
+def _nd(array):
+    """``array``, or for a 0-d array its shape-(1,) view (writes go through): arithmetic on it gives
+    arrays, never NumPy scalars, so ``out=`` and in-place updates work for 0-dim parameters too."""
+    return array if array.ndim else array.reshape(1)
 
 
-def _apply_weight_decay(g, p, weight_decay, owned):
-    """g + weight_decay·p (``grad.add(param, alpha=weight_decay)``), reusing g when it is ours."""
+def _apply_weight_decay(g, theta, weight_decay, owned):
+    """g + weight_decay·θ (``grad.add(param, alpha=weight_decay)``), reusing g when it is ours."""
     if weight_decay == 0:
         return g, owned
     if owned:
-        g += weight_decay * p.data
+        g += weight_decay * theta
         return g, True
-    return g + weight_decay * p.data, True
+    return g + weight_decay * theta, True
+
+
+def _check_adam_options(lr, betas, eps, weight_decay):
+    """PyTorch's checks of the Adam family's options."""
+    if not 0.0 <= lr:
+        raise ValueError(f"Invalid learning rate: {lr}")
+    if not 0.0 <= eps:
+        raise ValueError(f"Invalid epsilon value: {eps}")
+    if not 0.0 <= betas[0] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+    if not 0.0 <= betas[1] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+    if not 0.0 <= weight_decay:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+
+
+def _decay_weight(g, theta, lr, weight_decay, decoupled, owned):
+    """Weight decay of the Adam family: θ ← θ·(1 − lr·λ) when ``decoupled`` (AdamW), else g + λ·θ."""
+    if weight_decay != 0 and decoupled:
+        theta *= 1 - lr * weight_decay
+        return g
+    return _apply_weight_decay(g, theta, weight_decay, owned)[0]
+
+
+def _average_square_(v, g, beta, scratch):
+    """v ← β·v + (1 − β)·g² in place (``v.mul_(β).addcmul_(g, g, value=1 − β)``); ``scratch`` (v's
+    shape) is overwritten."""
+    v *= beta
+    np.multiply(g, 1 - beta, out=scratch)
+    scratch *= g
+    v += scratch
 
 
 def _lerp_(target, end, weight, scratch):

@@ -4,7 +4,7 @@
     else s = √v + ε;   momentum μ > 0: b ← μ·b + g/s, θ ← θ − lr·b;   else θ ← θ − lr·g/s
 """
 from .. import backend
-from .optimizer import Optimizer, _apply_weight_decay, _grad_of, _lerp_, _step_tensor, _zeros_like
+from .optimizer import Optimizer, _apply_weight_decay, _average_square_, _lerp_, _nd, _next_step
 
 np = backend.numpy
 
@@ -26,45 +26,30 @@ class RMSprop(Optimizer):
                         weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults)
 
-    def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns ``closure()``'s loss if given."""
-        loss = self._closure_loss(closure)
-        for group in self.param_groups:
-            lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
-            for p in self._params_with_grad(group):
-                state = self.state[p]
-                if len(state) == 0:
-                    state["step"] = _step_tensor()
-                    state["square_avg"] = _zeros_like(p)
-                    if momentum > 0:
-                        state["momentum_buffer"] = _zeros_like(p)
-                    if group["centered"]:
-                        state["grad_avg"] = _zeros_like(p)
-                g = _grad_of(p, group["maximize"])
-                g, _ = _apply_weight_decay(g, p, group["weight_decay"], group["maximize"])
-                state["step"].data += 1
-                v = state["square_avg"].data
-                v *= alpha
-                scratch = g * (1 - alpha)
-                scratch *= g
-                v += scratch
-                avg = scratch
-                if group["centered"]:
-                    ga = state["grad_avg"].data
-                    _lerp_(ga, g, 1 - alpha, avg)
-                    np.multiply(ga, ga, out=avg)   # v − ḡ² (addcmul with value −1)
-                    np.subtract(v, avg, out=avg)
-                    np.sqrt(avg, out=avg)
-                else:
-                    np.sqrt(v, out=avg)
-                avg += eps
-                np.divide(g, avg, out=avg)
-                if momentum > 0:
-                    buf = state["momentum_buffer"].data
-                    buf *= momentum
-                    buf += avg
-                    np.multiply(buf, -lr, out=avg)
-                else:
-                    avg *= -lr
-                p.data += avg
-        return loss
+    def _update(self, p, theta, g, group):
+        lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
+        state = self._state_of(p, "square_avg", *["momentum_buffer"] * (momentum > 0),
+                               *["grad_avg"] * group["centered"])
+        _next_step(state)
+        g, _ = _apply_weight_decay(g, theta, group["weight_decay"], group["maximize"])
+        v = _nd(state["square_avg"].data)
+        avg = np.empty_like(v)
+        _average_square_(v, g, alpha, avg)
+        if group["centered"]:
+            ga = _nd(state["grad_avg"].data)
+            _lerp_(ga, g, 1 - alpha, avg)
+            np.multiply(ga, ga, out=avg)   # v − ḡ² (addcmul with value −1)
+            np.subtract(v, avg, out=avg)
+            np.sqrt(avg, out=avg)
+        else:
+            np.sqrt(v, out=avg)
+        avg += eps
+        np.divide(g, avg, out=avg)
+        if momentum > 0:
+            buf = _nd(state["momentum_buffer"].data)
+            buf *= momentum
+            buf += avg
+            np.multiply(buf, -lr, out=avg)
+        else:
+            avg *= -lr
+        theta += avg

@@ -5,7 +5,7 @@
     g ← g + μ·b (Nesterov) or b;   θ ← θ − lr·g
 """
 from ..autograd.tensor import Tensor
-from .optimizer import Optimizer, _apply_weight_decay, _grad_of
+from .optimizer import Optimizer, _apply_weight_decay, _nd
 
 
 class SGD(Optimizer):
@@ -23,26 +23,18 @@ class SGD(Optimizer):
                         nesterov=nesterov, maximize=maximize)
         super().__init__(params, defaults)
 
-    def step(self, closure=None):
-        """One update of every parameter that has a gradient; returns ``closure()``'s loss if given."""
-        loss = self._closure_loss(closure)
-        for group in self.param_groups:
-            lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
-            for p in self._params_with_grad(group):
-                g = _grad_of(p, group["maximize"])
-                g, owned = _apply_weight_decay(g, p, group["weight_decay"], group["maximize"])
-                if momentum != 0:
-                    state = self.state[p]
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = Tensor.wrap(g if owned else g.copy())
-                    else:
-                        b = buf.data
-                        b *= momentum
-                        b += g if dampening == 0 else (1 - dampening) * g
-                    if group["nesterov"]:
-                        g = g + momentum * buf.data
-                    else:
-                        g = buf.data
-                p.data -= lr * g
-        return loss
+    def _update(self, p, theta, g, group):
+        g, owned = _apply_weight_decay(g, theta, group["weight_decay"], group["maximize"])
+        momentum = group["momentum"]
+        if momentum != 0:
+            state = self.state[p]
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                b = g if owned else g.copy()
+                state["momentum_buffer"] = Tensor.wrap(b.reshape(p.shape))
+            else:
+                b = _nd(buf.data)
+                b *= momentum
+                b += g if group["dampening"] == 0 else (1 - group["dampening"]) * g
+            g = g + momentum * b if group["nesterov"] else b
+        theta -= group["lr"] * g
