@@ -1,7 +1,7 @@
 """Every op of deepgrad/ops against PyTorch 2.x (CPU), through one table of cases.
 
-The cases live next to their op-specific tests: ELEMENTWISE_CASES in test_ops_elementwise.py and
-REDUCE_SHAPE_CASES in test_ops_reduce_shape.py. Each case is checked here for
+The cases live next to their op-specific tests: ELEMENTWISE_CASES in test_ops_elementwise.py,
+REDUCE_SHAPE_CASES in test_ops_reduce_shape.py and API_CASES in test_ops_api.py. Each case is checked here for
   * forward values and dtypes, float32 (rtol 1e-5) and float64 (rtol 1e-10);
   * the VJP against torch.func.vjp with the same random cotangent, for every input;
   * the JVP against torch.func.jvp with the same random tangents;
@@ -13,13 +13,14 @@ import pytest
 
 import deepgrad as dg
 from _opcheck import DTYPES, check_forward, check_gradchecks, check_hessian, check_jvp, check_vjp, params
+from test_ops_api import API_CASES
 from test_ops_elementwise import ELEMENTWISE_CASES
 from test_ops_reduce_shape import REDUCE_SHAPE_CASES
 
 # torch.func.jvp imports modules that call the deprecated torch.jit.script (PyTorch's own warning)
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 
-CASES = ELEMENTWISE_CASES + REDUCE_SHAPE_CASES
+CASES = ELEMENTWISE_CASES + REDUCE_SHAPE_CASES + API_CASES
 DIFFERENTIABLE = params(CASES, lambda c: c.derivatives)
 
 # The ops listed in the API (ops/ modules), by public name.

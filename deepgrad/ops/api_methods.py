@@ -1,0 +1,33 @@
+"""The Tensor methods of the ops PyTorch code reaches for (``x.gather(...)``, ``x.sort()``, ``x.cumsum(0)``,
+``x.t()`` ...), merged into ``methods.METHODS``."""
+from . import binary, layout, logical, norms, pointwise, products, scan, selection, sorting
+
+METHODS = {
+    "eq": binary.eq, "ne": binary.ne, "lt": binary.lt, "le": binary.le, "gt": binary.gt, "ge": binary.ge,
+    "where": lambda self, condition, other: binary.where(condition, self, other),
+    "isnan": logical.isnan, "isinf": logical.isinf, "isfinite": logical.isfinite,
+    "isposinf": logical.isposinf, "isneginf": logical.isneginf, "any": logical.any, "all": logical.all,
+    "sinh": pointwise.sinh, "cosh": pointwise.cosh, "asin": pointwise.asin, "acos": pointwise.acos,
+    "atan": pointwise.atan, "arcsin": pointwise.asin, "arccos": pointwise.acos, "arctan": pointwise.atan,
+    "atan2": pointwise.atan2, "arctan2": pointwise.atan2, "log2": pointwise.log2, "log10": pointwise.log10,
+    "rsqrt": pointwise.rsqrt, "reciprocal": pointwise.reciprocal, "square": pointwise.square,
+    "floor": pointwise.floor, "ceil": pointwise.ceil, "trunc": pointwise.trunc, "fix": pointwise.trunc,
+    "round": pointwise.round, "sign": pointwise.sign, "remainder": pointwise.remainder,
+    "fmod": pointwise.fmod, "lerp": pointwise.lerp, "nan_to_num": pointwise.nan_to_num,
+    "__mod__": pointwise.remainder, "__rmod__": lambda self, other: pointwise.remainder(other, self),
+    "cumsum": scan.cumsum, "cumprod": scan.cumprod,
+    "gather": selection.gather, "scatter": selection.scatter, "scatter_add": selection.scatter_add,
+    "index_select": selection.index_select, "masked_fill": selection.masked_fill,
+    "masked_select": selection.masked_select, "nonzero": selection.nonzero, "argwhere": selection.argwhere,
+    "bincount": selection.bincount,
+    "sort": sorting.sort, "argsort": sorting.argsort, "topk": sorting.topk, "kthvalue": sorting.kthvalue,
+    "median": sorting.median, "mode": sorting.mode, "quantile": sorting.quantile, "unique": sorting.unique,
+    "chunk": layout.chunk, "unbind": layout.unbind, "narrow": layout.narrow, "movedim": layout.movedim,
+    "moveaxis": layout.movedim, "t": layout.t, "repeat": layout.repeat, "tile": layout.tile,
+    "roll": layout.roll, "tril": layout.tril, "triu": layout.triu, "diagonal": layout.diagonal,
+    "diag": layout.diag, "trace": layout.trace, "view_as": layout.view_as, "type_as": layout.type_as,
+    "type": layout.type,
+    "mm": products.mm, "bmm": products.bmm, "mv": products.mv, "dot": products.dot, "inner": products.inner,
+    "outer": products.outer, "ger": products.outer, "addmm": products.addmm, "baddbmm": products.baddbmm,
+    "norm": norms.norm,
+}
