@@ -21,7 +21,8 @@ class Pointwise(Primitive):
         return self._name
 
     def forward(self, x):
-        return self.f(backend.xp_of(x), x)
+        with backend.numpy.errstate(divide="ignore", invalid="ignore"):   # NaN and inf as in PyTorch, silently
+            return self.f(backend.xp_of(x), x)
 
     def vjp(self, g, out, x):
         return (g * self.derivative(x, out),)
@@ -141,7 +142,8 @@ class _Binary(Primitive):
 
     def forward(self, a, b):
         try:
-            return self.f(backend.xp_of(a), a, b)
+            with backend.numpy.errstate(divide="ignore", invalid="ignore"):
+                return self.f(backend.xp_of(a), a, b)
         except ValueError:
             raise ValueError(f"{self.name}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be broadcast "
                              "together") from None

@@ -114,8 +114,8 @@ def median(input, dim=None, keepdim=False):
 
 
 def _most_frequent(n, s, order):
-    """The rank of the last of the longest run of equal sorted values (the smallest such value): PyTorch's
-    mode returns the last position of the most frequent value."""
+    """The rank of the last of the longest run of equal sorted values (the smallest such value), so the
+    last position of the most frequent value (PyTorch leaves which position unspecified)."""
     xp = backend.xp_of(s)
     starts = xp.ones(s.shape, bool)
     starts[..., 1:] = s[..., 1:] != s[..., :-1]
@@ -148,6 +148,8 @@ def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
     if interpolation not in _INTERPOLATIONS:
         raise ValueError(f"quantile: interpolation must be one of {_INTERPOLATIONS}, got {interpolation!r}")
     xp = backend.xp_of(x.data)
+    if hasattr(q, "dtype") and q.dtype != x.dtype:
+        raise TypeError(f"quantile: q must have input's dtype {x.dtype}, got {q.dtype}")
     qs = xp.asarray(q.data if hasattr(q, "data") else q, dtype=x.dtype)
     if qs.ndim > 1 or (qs.size and (qs.min() < 0 or qs.max() > 1)):
         raise ValueError(f"quantile: q must be a number or a 0-d or 1-D tensor of values in [0, 1], got {q!r}")
