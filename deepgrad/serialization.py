@@ -9,7 +9,10 @@ kept in the header, recording where each tensor goes and the type of every dict 
 ``save`` writes atomically (a temporary file in the same folder, flushed and fsync'ed, then renamed
 over the target), so an interrupted save leaves the previous file intact. A SHA-256 of the tensor
 data and the skeleton is stored in the header and checked by ``load``, so a corrupted file is refused,
-never half-loaded.
+never half-loaded. Files are readable as the process's umask allows (like any file it writes).
+
+``load`` reads any safetensors file itself (``_parse``): BF16 tensors come back as float32 (exactly:
+bfloat16 is float32's upper half), and a malformed header is refused naming what is wrong.
 """
 import hashlib
 import json
@@ -119,6 +122,7 @@ def atomic_write(path, data):
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())      # mkstemp makes 0600; a saved file gets the usual mode
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -129,6 +133,12 @@ def atomic_write(path, data):
             os.unlink(tmp)
         raise
     fsync_dir(folder)
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def fsync_dir(folder):
@@ -178,8 +188,6 @@ def load(f, map_location=None, *, weights_only=None, mmap=None, with_metadata=Fa
     callable (tensor, 'cpu') -> tensor or None); a GPU device raises while deepgrad runs on the CPU.
     ``weights_only`` is always in effect (nothing is unpickled) and ``mmap`` is accepted, but the file
     is read whole, to check its checksum."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load as st_load
     for name, flag in (("weights_only", weights_only), ("mmap", mmap)):
         if flag not in (None, True, False):
             raise TypeError(f"load: {name} must be None, True or False, got {flag!r}")
@@ -191,9 +199,8 @@ def load(f, map_location=None, *, weights_only=None, mmap=None, with_metadata=Fa
         with open(source, "rb") as file:
             raw = file.read()
     try:
-        arrays = st_load(raw)
-        header = _header(raw)
-    except (SafetensorError, ValueError, OSError) as e:
+        arrays, header = _parse(raw)
+    except ValueError as e:
         if raw[:4] == b"PK\x03\x04" or raw[:1] == b"\x80":
             raise ValueError(
                 f"load: {source} is a pickle (the format of torch.save), and deepgrad does not unpickle: loading "
@@ -207,10 +214,12 @@ def load(f, map_location=None, *, weights_only=None, mmap=None, with_metadata=Fa
     if expected is not None and expected != _digest(arrays, structure):
         raise ValueError(f"load: {source} is corrupted: its data does not match the checksum in its header")
     tensors = {name: move(Tensor.wrap(a.copy())) for name, a in arrays.items()}
-    obj = tensors if structure is None else decode(json.loads(structure), tensors)
-    if with_metadata:
-        return obj, json.loads(header[_USER]) if _USER in header else None
-    return obj
+    try:
+        obj = tensors if structure is None else decode(json.loads(structure), tensors)
+        user = json.loads(header[_USER]) if _USER in header else None
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ValueError(f"load: {source} has a malformed deepgrad header ({type(e).__name__}: {e})") from None
+    return (obj, user) if with_metadata else obj
 
 
 def _mover(map_location):
@@ -231,16 +240,52 @@ def _mover(map_location):
     def to_device(t):
         try:
             return t.to(device)
-        except ValueError as e:
+        except (ValueError, RuntimeError) as e:
             raise ValueError(f"load: map_location={map_location!r}: {e}") from None
     return to_device
 
 
-def _header(raw):
-    """The ``__metadata__`` part of a safetensors header."""
+# safetensors dtype codes -> NumPy (little-endian); BF16 is widened to float32 by _parse
+_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2", "I64": "<i8", "I32": "<i4", "I16": "<i2",
+           "I8": "i1", "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?"}
+
+
+def _parse(raw):
+    """(name -> array, ``__metadata__``) of a safetensors file's bytes; ValueError saying what is wrong."""
     if len(raw) < 8:
         raise ValueError("file shorter than a safetensors header")
     n = int.from_bytes(raw[:8], "little")
     if n > len(raw) - 8:
         raise ValueError("header longer than the file")
-    return json.loads(raw[8:8 + n]).get("__metadata__") or {}
+    try:
+        header = json.loads(bytes(raw[8:8 + n]))
+    except ValueError as e:
+        raise ValueError(f"the header is not JSON ({e})") from None
+    if not isinstance(header, dict):
+        raise ValueError("the header is not a JSON object")
+    meta = header.pop("__metadata__", None) or {}
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise ValueError("the header's __metadata__ is not a map of strings")
+    body = memoryview(raw)[8 + n:]
+    return {name: _tensor(name, entry, body) for name, entry in header.items()}, meta
+
+
+def _tensor(name, entry, body):
+    """The array a header entry ``{"dtype", "shape", "data_offsets"}`` describes in ``body``."""
+    np = backend.numpy
+    try:
+        code, shape, (start, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
+        if not all(isinstance(d, int) and d >= 0 for d in (*shape, start, end)):
+            raise ValueError
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"tensor {name!r}: {entry!r} is not a description of a tensor "
+                         f"(dtype, shape, data_offsets)") from None
+    if code not in _DTYPES:
+        raise ValueError(f"tensor {name!r}: unknown dtype {code!r} (known: {', '.join(_DTYPES)})")
+    dtype = np.dtype(_DTYPES[code])
+    count = int(np.prod(shape, dtype=np.int64))
+    if not start <= end <= len(body) or end - start != count * dtype.itemsize:
+        raise ValueError(f"tensor {name!r}: data_offsets [{start}, {end}] do not hold {count} {code} values "
+                         f"inside the {len(body)} data bytes")
+    a = np.frombuffer(body[start:end], dtype).reshape(shape)
+    return (a.astype("<u4") << 16).view("<f4") if code == "BF16" else a

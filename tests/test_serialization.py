@@ -407,3 +407,119 @@ def test_checkpoint_files_are_plain_nested_saves(tmp_path):
     assert loaded["metadata"] == ckpt.metadata == {"epoch": 2, "history": [{"loss": 0.5}], "shape": (1, 2)}
     assert set(loaded) == {"model", "optimizer", "metadata"} and ckpt.scheduler_state is None
     np.testing.assert_array_equal(ckpt.model_state["weight"].numpy(), model.weight.numpy())
+
+
+# ------------------------------------------------------------ misuse (issue 18)
+def _file(header, data=b""):
+    """A safetensors file's bytes from a header dict and a data buffer."""
+    text = json.dumps(header).encode()
+    return len(text).to_bytes(8, "little") + text + data
+
+
+def _rewrite_header(path, edit):
+    """Apply ``edit`` to the JSON header of the file at ``path``, keeping its data (and checksum)."""
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    edit(header)
+    path.write_bytes(_file(header, raw[8 + n:]))
+
+
+def test_bfloat16_tensors_load_as_the_float32_values_torch_holds(tmp_path):
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+    values = torch.tensor([[1.0, -2.5, 3.140625], [1e-3, 65280.0, -0.0]]).to(torch.bfloat16)
+    save_file({"w": values, "f": torch.ones(2)}, str(tmp_path / "bf16.safetensors"))
+    loaded = dg.load(tmp_path / "bf16.safetensors")
+    assert loaded["w"].dtype == dg.float32 and loaded["w"].shape == (2, 3)
+    np.testing.assert_array_equal(loaded["w"].numpy(), values.float().numpy())
+
+
+@pytest.mark.parametrize("raw", [
+    _file([1, 2]),                                                            # not an object
+    _file({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}, bytes(8)),      # wrong size
+    _file({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 80]}}, bytes(8)),     # past the end
+    _file({"a": {"dtype": "Q7", "shape": [2], "data_offsets": [0, 8]}}, bytes(8)),       # unknown dtype
+    _file({"a": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}}, bytes(8)),     # negative shape
+    _file({"a": "nope"}),                                                      # not a tensor entry
+    _file({"a": {"dtype": "F32"}}),                                            # keys missing
+    _file({"__metadata__": {"deepgrad.structure": 3}}),                        # metadata not strings
+    _file({"__metadata__": {"deepgrad.structure": '{"tensor": "nope"}'}}),     # names a missing tensor
+    _file({"__metadata__": {"deepgrad.structure": '{"nope": 1}'}}),            # unknown entry
+    _file({"__metadata__": {"deepgrad.structure": '{"dict": 5}'}}),            # wrong body
+    _file({"__metadata__": {"deepgrad.structure": "{not json"}}),
+    _file({"__metadata__": {"deepgrad.metadata": "{not json"}}),
+    b"\x05\x00\x00\x00\x00\x00\x00\x00\xff\xfe{}}",                              # not UTF-8
+])
+def test_malformed_headers_are_refused_naming_the_file(tmp_path, raw):
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(raw)
+    with pytest.raises(ValueError, match=f"load: {path}"):
+        dg.load(path, with_metadata=True)
+
+
+@pytest.mark.parametrize("edit", [
+    lambda h: h.update(a=h["b"], b=h["a"]),                                   # two same-shape tensors' names swapped
+    lambda h: h["a"].update(dtype="I32"),                                     # same bytes, another dtype
+    lambda h: h["a"].update(shape=[3, 2]),                                    # same bytes, another shape
+])
+def test_checksum_covers_names_dtypes_and_shapes_not_only_bytes(tmp_path, edit):
+    path = tmp_path / "m.safetensors"
+    dg.save({"a": dg.arange(6, dtype=dg.float32).reshape(2, 3), "b": -dg.ones(2, 3)}, path)
+    _rewrite_header(path, edit)
+    with pytest.raises(ValueError, match="corrupted"):
+        dg.load(path)
+
+
+def test_the_data_is_fsynced_before_the_rename_and_the_folder_after(tmp_path, monkeypatch):
+    calls, real_fsync, real_replace = [], os.fsync, os.replace
+
+    def fsync(fd):
+        calls.append(("fsync", os.path.isdir(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    def replace(src, dst):
+        calls.append(("replace", os.path.getsize(src)))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    dg.save({"w": dg.ones(1000)}, tmp_path / "w.safetensors")
+    size = (tmp_path / "w.safetensors").stat().st_size
+    assert calls == [("fsync", False), ("replace", size), ("fsync", True)]
+
+
+def test_saved_files_get_the_umask_mode_not_mkstemps_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        dg.save({"w": dg.ones(2)}, tmp_path / "a")
+        os.umask(0o027)
+        dg.save({"w": dg.ones(2)}, tmp_path / "b")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "b").stat().st_mode & 0o777 == 0o640
+
+
+def test_a_process_killed_in_the_middle_of_a_save_leaves_the_previous_file(tmp_path):
+    """Deterministic, not timed: the second save is bigger than a file-size limit set between the two
+    sizes, so the kernel kills the writer (SIGXFSZ) part-way through writing it. An in-place write
+    would leave a truncated file; an atomic one leaves the first file whole."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    path = tmp_path / "model.safetensors"
+    script = textwrap.dedent(f"""
+        import resource, signal
+        import deepgrad as dg
+        dg.save({{"w": dg.ones(100_000)}}, {str(path)!r})          # 400 kB
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)              # (Python ignores it)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (600_000, resource.RLIM_INFINITY))
+        dg.save({{"w": dg.zeros(200_000)}}, {str(path)!r})
+        print("not killed")
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, cwd=os.getcwd(),
+                            env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert result.returncode == -signal.SIGXFSZ, result.stderr.decode()
+    np.testing.assert_array_equal(dg.load(path)["w"].numpy(), np.ones(100_000, np.float32))
