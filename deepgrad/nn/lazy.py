@@ -26,15 +26,19 @@ class LazyModuleMixin:
             super().reset_parameters()
 
     def initialize_parameters(self, input, *args, **kwargs):
-        """Infer the missing size from ``input``, materialise every placeholder, initialise."""
-        if self.has_uninitialized_params():
-            with no_grad():
+        """Infer the missing size from ``input``, materialise every placeholder, initialise. After a
+        state_dict materialised them, only the size is taken (PyTorch does so for LazyLinear)."""
+        if not self.has_uninitialized_params():
+            if getattr(self, self._inferred) == 0:
                 setattr(self, self._inferred, self._infer(input))
-                for name, shape in self._lazy_shapes().items():
-                    tensor = getattr(self, name)
-                    if is_lazy(tensor):
-                        tensor.materialize(shape)
-                self.reset_parameters()
+            return
+        with no_grad():
+            setattr(self, self._inferred, self._infer(input))
+            for name, shape in self._lazy_shapes().items():
+                tensor = getattr(self, name)
+                if is_lazy(tensor):
+                    tensor.materialize(shape)
+            self.reset_parameters()
 
     def _infer_parameters(self, module, args, kwargs=None):
         """The forward pre-hook: initialise, then stop being lazy."""
