@@ -166,7 +166,12 @@ def set_default_dtype(dtype):
 def promote_types(a, b):
     """The dtype two dtypes combine to (``torch.promote_types``): the higher category wins outright
     (int32 with float16 gives float16), within a category the wider type (uint8 with int8 gives int16)."""
-    a, b = as_dtype(a), as_dtype(b)
+    return _promote(as_dtype(a), as_dtype(b))
+
+
+def _promote(a, b):
+    if a == b:
+        return a
     ca, cb = _CATEGORY[a.kind], _CATEGORY[b.kind]
     if ca != cb:
         return a if ca > cb else b
@@ -180,10 +185,13 @@ def is_scalar(value):
 
 def scalar_dtype(value):
     """The dtype a Python or NumPy number stands for in promotion: bool, int64 or the default float."""
-    kind = numpy.asarray(value).dtype.kind
-    if kind not in _CATEGORY:
-        raise TypeError(f"expected a real number, got {value!r} of type {type(value).__name__}")
-    return bool_ if kind == "b" else int64 if kind in "iu" else default_float
+    if isinstance(value, (bool, numpy.bool_)):
+        return bool_
+    if isinstance(value, (int, numpy.integer)):
+        return int64
+    if isinstance(value, (float, numpy.floating)):
+        return default_float
+    raise TypeError(f"expected a real number, got {value!r} of type {type(value).__name__}")
 
 
 def _combine(higher, lower):
@@ -194,7 +202,7 @@ def _combine(higher, lower):
     if lower is None or higher.kind == "f":
         return higher
     if higher.kind == "b" or lower.kind == "f":
-        return promote_types(higher, lower)
+        return _promote(higher, lower)
     return higher
 
 
@@ -207,12 +215,13 @@ def result_type(*operands):
     float64 tensor stays float16."""
     classes = [None, None, None]      # dimensioned, 0-dim, numbers
     for x in operands:
-        if is_scalar(x):
+        if isinstance(x, (bool, int, float, numpy.generic)):
             i, d = 2, scalar_dtype(x)
         else:
-            i, d = (0 if x.ndim else 1), as_dtype(x.dtype)
-        classes[i] = d if classes[i] is None else promote_types(classes[i], d)
-    if all(c is None for c in classes):
+            i, d = (0 if x.ndim else 1), x.dtype
+        c = classes[i]
+        classes[i] = d if c is None else _promote(c, d)
+    if classes[0] is None and classes[1] is None and classes[2] is None:
         raise TypeError("result_type: expected at least one operand")
     return _combine(_combine(classes[0], classes[1]), classes[2])
 

@@ -97,10 +97,12 @@ def _check_not_freed(t):
 def parents_of(node):
     """The inputs of a recorded ``node`` as they were when it ran: an input that a recorded in-place
     operation changed since is stood in for by the tensor that kept its old value and history."""
-    inputs, versions = node[1], node[3]
-    if all(x._version == v for x, v in zip(inputs, versions[1:])):
-        return inputs
-    return tuple(_at(x, v) for x, v in zip(inputs, versions[1:]))
+    inputs = node[1]
+    versions = node[3] or (0,) * (len(inputs) + 1)
+    for x, v in zip(inputs, versions[1:]):
+        if x._version != v:
+            return tuple(_at(x, v) for x, v in zip(inputs, versions[1:]))
+    return inputs
 
 
 def _at(x, version):
@@ -112,7 +114,7 @@ def _at(x, version):
 def _check_versions(t, prim, parents, versions):
     """Refuse to differentiate ``prim`` when a value its VJP reads (its result or an input) was modified
     in place after it ran: the VJP would read the new values (PyTorch's version-counter check)."""
-    for i, (x, seen) in enumerate(zip((t,) + tuple(parents), versions)):
+    for i, (x, seen) in enumerate(zip((t,) + tuple(parents), versions or (0,) * (len(parents) + 1))):
         if x._version != seen and (prim.saved is None or ("out" if i == 0 else i - 1) in prim.saved):
             what = "its result" if i == 0 else f"its input {i - 1}"
             raise RuntimeError(
@@ -142,7 +144,7 @@ def toposort(roots):
         stack.append((t, True))
         if t._node is FREED:
             continue
-        for p in parents_of(t._node):
+        for p in parents_of(t._node) if function._writes[0] else t._node[1]:
             if p.requires_grad and p._node is not None and id(p) not in visited:
                 stack.append((p, False))
     post.reverse()
@@ -184,16 +186,17 @@ def run_backward(roots, root_grads, inputs=None, retain_graph=False, create_grap
             g = grads.pop(id(t), None)
             if g is None:
                 continue
-            if _hooked(t):
+            if _hooks and _hooked(t):
                 g = _run_hooks(t, g)
             if t._retain or capture is not None and id(t) in capture:
                 _deliver(t, g, capture, create_graph, stored)
             if through is not None and id(t) not in through:
                 continue
             _check_not_freed(t)
-            prim, _, params, versions = t._node
-            parents = parents_of(t._node)
-            _check_versions(t, prim, parents, versions)
+            prim, parents, params, versions = t._node
+            if function._writes[0]:
+                parents = parents_of(t._node)
+                _check_versions(t, prim, parents, versions)
             for i, (p, pg) in enumerate(zip(parents, prim.vjp(g, t, *parents, **params))):
                 if pg is None or not p.requires_grad:
                     continue
@@ -204,7 +207,7 @@ def run_backward(roots, root_grads, inputs=None, retain_graph=False, create_grap
                                        f"{pg.data.shape} for an input of shape {p.data.shape}")
                 if pg.data.dtype != p.data.dtype:
                     pg = pg.astype(p.data.dtype)
-                if p._node is None and not _hooked(p):
+                if p._node is None and not (_hooks and _hooked(p)):
                     _deliver(p, pg, capture, create_graph, stored)
                 elif p._node is None:     # a hooked leaf: its hooks see the total gradient, once
                     prev = hooked_leaves.get(id(p), (p, None))[1]

@@ -11,7 +11,7 @@ import functools
 import threading
 from contextlib import contextmanager
 
-from ..backend import array_of
+from ..backend import array_of, numpy
 from .tensor import Tensor
 
 
@@ -23,6 +23,8 @@ class _ThreadState(threading.local):
 _thread = _ThreadState()
 _recorder = None        # deepgrad.static's tracer while it records a function: it then runs every apply()
 _levels = []            # active forward-mode levels, outermost first (ids increase inwards)
+ndarray = numpy.ndarray
+_writes = [0]           # in-place writes so far: until the first, every tensor is at version 0 (no need to record)
 _level_counter = [0]
 
 
@@ -49,7 +51,8 @@ def apply(prim, inputs, params):
     if _recorder is not None:       # tracing (deepgrad.static): the recorder runs and records the primitive
         return _recorder(prim, inputs, params)
     out = Tensor.__new__(Tensor)
-    out.data = array_of(prim.forward(*[t.data for t in inputs], **params))
+    data = prim.forward(*[t.data for t in inputs], **params)
+    out.data = data if type(data) is ndarray else array_of(data)
     return finish(prim, inputs, params, out)
 
 
@@ -67,7 +70,7 @@ def finish(prim, inputs, params, out):
         for t in inputs:
             if t.requires_grad:
                 out.requires_grad = True
-                out._node = (prim, inputs, params, (0,) + tuple(i._version for i in inputs))
+                out._node = (prim, inputs, params, _writes[0] and (0,) + tuple(i._version for i in inputs) or None)
                 break
     if _levels and prim.differentiable:
         for t in inputs:
@@ -96,6 +99,12 @@ def _push_tangents(prim, inputs, params, out):
                 fw[level] = tangent
     finally:
         _levels = active
+
+
+def bump_version(t):
+    """Count an in-place write into ``t`` (see ``Tensor._version``)."""
+    t._version += 1
+    _writes[0] += 1
 
 
 def tangent_of(t, level):

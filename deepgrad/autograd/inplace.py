@@ -28,10 +28,10 @@ def update(x, compute, op):
         x.data[...] = result.data
     except ValueError as e:                  # a read-only array (a broadcast view, a loaded file)
         raise RuntimeError(f"{op}: cannot write into this tensor in place: {e}") from None
-    x._version += 1
+    function.bump_version(x)
     if result.requires_grad and recording:
         prim, inputs, params, versions = result._node
-        x._node = (prim, inputs, params, (x._version,) + versions[1:])
+        x._node = (prim, inputs, params, (x._version,) + (versions or (0,) * (len(inputs) + 1))[1:])
         x.requires_grad = True
         old._older, x._older = x._older, old     # earlier users of x reach its old value through old
     if result._fw:

@@ -40,7 +40,7 @@ class Tensor:
         """A leaf Tensor around a backend array, without copying (internal fast path). A NumPy scalar
         (what NumPy returns for 0-d results) becomes a 0-d array, so in-place updates stay in place."""
         t = cls.__new__(cls)
-        t.data = backend.array_of(array)
+        t.data = array if type(array) is backend.numpy.ndarray else backend.array_of(array)
         t.requires_grad = False
         t.grad = None
         t._node = None

@@ -241,6 +241,16 @@ class LogicalOr(_Compare):
         return x | y
 
 
+_NUMBERS = (float, int)
+
+
+def _keeps_dtype(t, number):
+    """Whether a Python float or int next to tensor ``t`` leaves ``t``'s dtype as it is (no promotion)."""
+    kind = t.data.dtype.kind
+    return kind == "f" or type(number) is int and kind in "iu" and -2 ** 31 <= number < 2 ** 31 and \
+        t.dtype.itemsize >= 4
+
+
 _add, _sub, _mul, _div, _pow, _pow_scalar = Add(), Sub(), Mul(), Div(), Pow(), PowScalar()
 _maximum, _minimum, _where = Maximum(), Minimum(), Where()
 _lt, _le, _gt, _ge, _eq, _ne = Less(), LessEqual(), Greater(), GreaterEqual(), Equal(), NotEqual()
@@ -249,7 +259,11 @@ _and, _or = LogicalAnd(), LogicalOr()
 
 def _binary(prim):
     def op(x, y):
-        if not (isinstance(x, Tensor) and isinstance(y, Tensor) and x.dtype == y.dtype):
+        if type(y) in _NUMBERS and isinstance(x, Tensor) and _keeps_dtype(x, y):    # the common x * 2.0
+            y = Tensor.wrap(backend.xp_of(x.data).asarray(y, x.dtype))
+        elif type(x) in _NUMBERS and isinstance(y, Tensor) and _keeps_dtype(y, x):
+            x = Tensor.wrap(backend.xp_of(y.data).asarray(x, y.dtype))
+        elif not (isinstance(x, Tensor) and isinstance(y, Tensor) and x.data.dtype == y.data.dtype):
             x, y = promote(x, y, op=prim.name)
         return apply(prim, (x, y), NO_PARAMS)
     op.__name__ = prim.name
@@ -293,3 +307,9 @@ def where(condition, x, y):
         x = scalar(x, backend.result_type(x, y), condition)     # where(cond, 1.0, 0.0)
     x, y = promote(x, y, op="where")
     return apply(_where, (condition, x, y), NO_PARAMS)
+
+
+def equal(x, y):
+    """``torch.equal``: True when both tensors have the same shape and elements (a Python bool)."""
+    x, y = lift(x), lift(y)
+    return x.shape == y.shape and bool((x.data == y.data).all())

@@ -21,7 +21,10 @@ def scalar(value, dtype, like):
     """A 0-d Tensor of ``value`` in ``dtype`` on ``like``'s device. Integers wrap around as in a C cast
     (``uint8 + 300`` is ``uint8 + 44``, as in PyTorch)."""
     xp = backend.xp_of(like.data)
-    return Tensor.wrap(xp.asarray(value).astype(dtype, copy=False))
+    try:
+        return Tensor.wrap(xp.asarray(value, dtype))
+    except OverflowError:
+        return Tensor.wrap(xp.asarray(value).astype(dtype))
 
 
 def operand(value, op):

@@ -147,7 +147,7 @@ def setitem(x, index, value):
     except (ValueError, IndexError) as e:
         got = f"a value of shape {tuple(value.shape)}" if hasattr(value, "shape") else repr(value)
         raise type(e)(f"setitem: cannot assign {got} into a tensor of shape {tuple(x.shape)}: {e}") from None
-    x._version += 1
+    function.bump_version(x)
 
 
 def _assigned(x, index, value):

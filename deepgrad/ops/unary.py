@@ -357,7 +357,8 @@ def promote(*values, op="operation"):
     values = [operand(v, op) for v in values]
     dtype = backend.result_type(*values)
     like = next(v for v in values if isinstance(v, Tensor))
-    return [astype(v, dtype) if isinstance(v, Tensor) else scalar(v, dtype, like) for v in values]
+    return [(v if v.dtype == dtype else astype(v, dtype)) if isinstance(v, Tensor) else scalar(v, dtype, like)
+            for v in values]
 
 
 def clip(x, min=None, max=None):
