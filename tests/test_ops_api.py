@@ -5,7 +5,9 @@ API_CASES is the table that test_ops_conformance.py runs through every generic c
 float32/float64, VJP, JVP, Hessian, gradcheck/gradgradcheck). The tests here cover what the table cannot:
 indices and ties (stable sorts), NaN, integer dtypes, ops without gradient, and errors.
 """
+import importlib.util
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -489,3 +491,13 @@ def test_functions_and_methods_exist_under_torchs_names():
     for name in ("einsum", "meshgrid", "std_mean", "var_mean"):
         assert callable(getattr(dg, name)) and callable(getattr(torch, name))
     assert DF.one_hot is dg.one_hot
+
+
+def test_api_coverage_table_is_up_to_date():
+    path = Path(__file__).resolve().parents[1] / "docs" / "api_coverage.py"
+    spec = importlib.util.spec_from_file_location("api_coverage", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = module.render()
+    assert module.TABLE.read_text() == text, "docs/api_coverage.md is out of date: run python docs/api_coverage.py"
+    assert "| `gather` | yes | yes |" in text and "| `randperm` | **no** |" in text   # the marks mean what they say
