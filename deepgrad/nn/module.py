@@ -238,14 +238,11 @@ class Module:
         fn(self)
         return self
 
-    def to(self, target=None, dtype=None):
-        """``model.to(dtype)``, ``model.to("cpu")`` or both, as in PyTorch: floating-point parameters and
-        buffers are cast in place (only the CPU exists yet); uninitialised ones will materialise in it."""
-        if isinstance(target, str) and target.split(":")[0] in ("cpu", "cuda"):
-            if target.split(":")[0] != "cpu":
-                raise ValueError(f"to: device {target!r} is not available: deepgrad runs on the CPU (NumPy) for now")
-            target = None
-        dtype = backend.as_dtype(dtype if target is None else target)
+    def to(self, *args, device=None, dtype=None, non_blocking=False):
+        """``model.to(dtype)``, ``model.to(device)``, both, or ``model.to(tensor)``, as in PyTorch: floating-point
+        parameters and buffers are cast in place (only the CPU exists yet); uninitialised ones will
+        materialise in it."""
+        _, dtype = to_arguments("Module.to", args, device, dtype)
         if dtype is not None:
             if not backend.is_floating(dtype):
                 raise TypeError(f"Module.to only casts to floating-point dtypes, got {dtype}")
@@ -258,6 +255,12 @@ class Module:
                     t.data = t.data.astype(dtype)
                     t.grad = None
         return self
+
+    def cpu(self):
+        return self
+
+    def cuda(self, device=None):
+        return self.to(backend.device("cuda", device) if isinstance(device, int) else device or "cuda")
 
     def float(self):
         return self.to(backend.float32)

@@ -5,8 +5,7 @@ from ..parameter import Parameter
 
 def factory_dtype(device=None, dtype=None):
     """The dtype for a layer's parameters (float32 by default); only the CPU device is supported."""
-    if device not in (None, "cpu"):
-        raise NotImplementedError(f"device={device!r}: deepgrad layers are created on the CPU")
+    backend.check_device(device, "layer")
     dtype = backend.as_dtype(dtype) or backend.default_float
     if not backend.is_floating(dtype):
         raise TypeError(f"layer parameters must have a floating-point dtype, got {dtype}")
