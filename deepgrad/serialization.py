@@ -128,9 +128,11 @@ def atomic_write(path, data):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename is None:     # name the file (disk full, file too large)
+            raise OSError(e.errno, e.strerror or str(e), path) from None
         raise
     fsync_dir(folder)
 

@@ -477,10 +477,12 @@ class ImageFolder(Dataset):
     by path. Needs Pillow.
 
     mode: the Pillow mode images are converted to ('RGB' as torchvision, 'L' for grey, None to keep
-    each file's). Samples are (float32 (C, H, W) in [0, 1], int label) before ``transform``.
+    each file's). Samples are (float32 (C, H, W) in [0, 1], int label) before ``transform``. A class
+    folder without images is refused, as torchvision does, unless ``allow_empty``.
     """
 
-    def __init__(self, root, transform=None, target_transform=None, mode="RGB", extensions=IMG_EXTENSIONS):
+    def __init__(self, root, transform=None, target_transform=None, mode="RGB", extensions=IMG_EXTENSIONS,
+                 allow_empty=False):
         _pil()
         self.root = os.fspath(root)
         if not os.path.isdir(self.root):
@@ -496,6 +498,10 @@ class ImageFolder(Dataset):
             for folder, dirs, files in os.walk(os.path.join(self.root, c), followlinks=True):
                 dirs.sort()
                 found += [os.path.join(folder, f) for f in files if f.lower().endswith(extensions)]
+            if not found and not allow_empty:
+                raise FileNotFoundError(f"ImageFolder: the class folder {os.path.join(self.root, c)} has no images "
+                                        f"with extensions {', '.join(extensions)} (pass allow_empty=True to keep "
+                                        f"it as a class without samples)")
             self.samples += [(p, self.class_to_idx[c]) for p in sorted(found)]
         if not self.samples:
             raise FileNotFoundError(f"ImageFolder: no images with extensions {', '.join(extensions)} under "

@@ -30,17 +30,34 @@ class NonFiniteLoss(RuntimeError):
     """The loss became NaN or infinite; the message names the step and the last good checkpoint."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Training was stopped by SIGINT (Ctrl-C) or SIGTERM: ``signum``, and ``checkpoint``, the file a
+    resume continues from (None when nothing was saved yet)."""
+
+    def __init__(self, signum, checkpoint):
+        super().__init__(f"stopped by signal {signum}; resume from {checkpoint or 'nothing (none saved yet)'}")
+        self.signum, self.checkpoint = signum, checkpoint
+
+
 class Trainer:
     """Train ``model`` with ``optimizer`` on ``train_loader`` (batches of (inputs, labels)).
 
     ``scheduler`` steps once per epoch (or per batch with ``scheduler_per_batch``);
     ``clip_grad_norm`` caps the global gradient norm; ``early_stopping`` is a patience in epochs on
-    the validation loss; ``out_dir`` receives ``log.jsonl`` and ``checkpoints/`` (the last
-    ``keep_last`` epochs and ``best.safetensors``, by validation accuracy)."""
+    the validation loss (training stops once it has not improved for that many epochs in a row, and
+    ``stopped_early`` is set); ``out_dir`` receives ``log.jsonl`` (one line per epoch) and
+    ``checkpoints/`` (the last ``keep_last`` epochs and ``best.safetensors``, by validation accuracy)."""
 
     def __init__(self, model, optimizer, train_loader, val_loader=None, *, loss_fn=F.cross_entropy, scheduler=None,
                  scheduler_per_batch=False, clip_grad_norm=None, early_stopping=None, out_dir=None, keep_last=2,
                  progress=True, metadata=None):
+        if clip_grad_norm is not None and not clip_grad_norm > 0:
+            raise ValueError(f"Trainer: clip_grad_norm must be a number > 0, got {clip_grad_norm!r}")
+        if early_stopping is not None:
+            if isinstance(early_stopping, bool) or not isinstance(early_stopping, int) or early_stopping < 1:
+                raise ValueError(f"Trainer: early_stopping must be an int >= 1 (epochs), got {early_stopping!r}")
+            if val_loader is None:
+                raise ValueError("Trainer: early_stopping watches the validation loss: it needs a val_loader")
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.train_loader, self.val_loader = train_loader, val_loader
         self.scheduler, self.scheduler_per_batch = scheduler, scheduler_per_batch
@@ -49,8 +66,9 @@ class Trainer:
         self.metadata = dict(metadata or {})
         self.history, self.epoch, self.step = [], 0, 0
         self.best_accuracy, self.bad_epochs, self.best_val_loss = -1.0, 0, math.inf
-        self._resume_sums = None     # the running sums of an epoch interrupted part-way
-        self._stop_requested = False
+        self.stopped_early = False
+        self._resume_sums = None     # the running sums (and starting lr) of an epoch interrupted part-way
+        self._stop_signal = None
         self.last_checkpoint = None
         if out_dir is not None:
             try:
@@ -64,6 +82,7 @@ class Trainer:
     def _train_epoch(self):
         self.model.train()
         sums = self._resume_sums or {"loss": 0.0, "correct": 0, "count": 0}
+        sums.setdefault("lr", self.optimizer.param_groups[0]["lr"])      # the lr the epoch started with
         self._resume_sums = None
         bar = _progress(len(self.train_loader), f"epoch {self.epoch + 1}", self.progress)
         bar.update(self.train_loader.state_dict()["batch"])
@@ -77,14 +96,14 @@ class Trainer:
             bar.set_postfix(loss=f"{sums['loss'] / sums['count']:.4f}", acc=f"{sums['correct'] / sums['count']:.4f}",
                             samples_s=f"{seen / max(time.perf_counter() - start, 1e-9):.0f}")
             bar.update(1)
-            if self._stop_requested:     # Ctrl-C arrived during the step: it is complete, save and stop
+            if self._stop_signal:     # Ctrl-C or SIGTERM arrived during the step: it is complete, save and stop
                 bar.close()
                 self._save("interrupted", sums=sums)
-                raise KeyboardInterrupt(f"stopped at step {self.step}; resume from {self.last_checkpoint}")
+                raise Interrupted(self._stop_signal, self.last_checkpoint)
         bar.close()
         if self.scheduler is not None and not self.scheduler_per_batch:
             self.scheduler.step()
-        return {"train_loss": sums["loss"] / max(sums["count"], 1),
+        return {"lr": sums["lr"], "train_loss": sums["loss"] / max(sums["count"], 1),
                 "train_accuracy": sums["correct"] / max(sums["count"], 1),
                 "samples_per_s": seen / max(time.perf_counter() - start, 1e-9)}
 
@@ -130,15 +149,18 @@ class Trainer:
     # ------------------------------------------------------------ the run
     def fit(self, epochs):
         """Train until ``epochs`` epochs are done (counting those before a resume) or early stopping.
-        Ctrl-C lets the current step finish, saves an ``interrupted`` checkpoint (from which ``resume``
-        continues exactly) and raises KeyboardInterrupt; a second Ctrl-C stops at once."""
-        self._stop_requested = False
+        Ctrl-C or SIGTERM lets the current step finish, saves an ``interrupted`` checkpoint (from which
+        ``resume`` continues exactly) and raises ``Interrupted`` (a KeyboardInterrupt); a second signal
+        raises it at once."""
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"fit: epochs must be an int >= 1, got {epochs!r}")
+        self._stop_signal = None
         with _deferred_interrupt(self):
             return self._fit(epochs)
 
     def _fit(self, epochs):
-        while self.epoch < epochs:
-            record = {"epoch": self.epoch + 1, "lr": self.optimizer.param_groups[0]["lr"]}
+        while self.epoch < epochs and not self.stopped_early:
+            record = {"epoch": self.epoch + 1}
             t0 = time.perf_counter()
             record.update(self._train_epoch())
             if self.val_loader is not None:
@@ -155,10 +177,9 @@ class Trainer:
                     self.best_val_loss, self.bad_epochs = record["val_loss"], 0
                 else:
                     self.bad_epochs += 1
+            self.stopped_early = self.early_stopping is not None and self.bad_epochs >= self.early_stopping
             self._log(record)
             self._save(f"epoch-{self.epoch:03d}", best=improved)
-            if self.early_stopping is not None and self.bad_epochs >= self.early_stopping:
-                break
         return self.history
 
     # ------------------------------------------------------------ files
@@ -171,7 +192,8 @@ class Trainer:
     def _state(self, sums=None):
         state = {"epoch": self.epoch, "step": self.step, "history": self.history,
                  "best_accuracy": self.best_accuracy, "best_val_loss": self.best_val_loss,
-                 "bad_epochs": self.bad_epochs, "rng": backend.default_generator.get_state(),
+                 "bad_epochs": self.bad_epochs, "stopped_early": self.stopped_early,
+                 "rng": backend.default_generator.get_state(),
                  "loader": self.train_loader.state_dict(), **self.metadata}
         if sums is not None:
             state["sums"] = sums
@@ -195,42 +217,58 @@ class Trainer:
 
     def resume(self, out_dir=None):
         """Continue from the latest checkpoint in ``out_dir`` (default: this trainer's): weights,
-        optimiser, scheduler, random state, position in the epoch and history."""
+        optimiser, scheduler, random state, position in the epoch and history. ``log.jsonl`` is
+        rewritten to hold exactly the epochs of that history, and temporary files of saves cut short
+        are removed."""
         folder = os.path.join(out_dir or self.out_dir, "checkpoints")
         pointer = os.path.join(folder, "latest.json")
         if not os.path.exists(pointer):
             raise FileNotFoundError(f"nothing to resume: {pointer} does not exist")
-        with open(pointer) as f:
-            path = os.path.join(folder, json.load(f)["checkpoint"])
+        try:
+            with open(pointer) as f:
+                path = os.path.join(folder, json.load(f)["checkpoint"])
+        except (ValueError, TypeError, KeyError) as e:
+            raise ValueError(f"{pointer} is damaged: expected {{\"checkpoint\": \"<file name>\"}} "
+                             f"({type(e).__name__}: {e})") from None
         ckpt = load_checkpoint(path)
         ckpt.restore(self.model, self.optimizer, self.scheduler)
         meta = ckpt.metadata
         self.epoch, self.step, self.history = meta["epoch"], meta["step"], meta["history"]
         self.best_accuracy, self.best_val_loss = meta["best_accuracy"], meta["best_val_loss"]
-        self.bad_epochs = meta["bad_epochs"]
+        self.bad_epochs, self.stopped_early = meta["bad_epochs"], meta.get("stopped_early", False)
         backend.default_generator.set_state(meta["rng"])
         self.train_loader.load_state_dict(meta["loader"])
         self._resume_sums = meta.get("sums")
         self.last_checkpoint = path
+        if self.out_dir is not None:
+            for where in (self.out_dir, os.path.join(self.out_dir, "checkpoints")):
+                for name in os.listdir(where):
+                    if name.startswith(".tmp-"):          # atomic_write's, left by a kill
+                        os.unlink(os.path.join(where, name))
+            atomic_write(os.path.join(self.out_dir, "log.jsonl"),
+                         "".join(json.dumps(r) + "\n" for r in self.history).encode())
         return self
 
 
 @contextlib.contextmanager
 def _deferred_interrupt(trainer):
-    """While training in the main thread, the first SIGINT only asks the loop to stop after its step."""
+    """While training in the main thread, the first SIGINT or SIGTERM only asks the loop to stop after
+    its step; a second one raises ``Interrupted`` at once."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def request_stop(signum, frame):
-        trainer._stop_requested = True
-        signal.signal(signal.SIGINT, previous)    # a second Ctrl-C interrupts immediately
+        if trainer._stop_signal:
+            raise Interrupted(signum, trainer.last_checkpoint)
+        trainer._stop_signal = signum
 
-    previous = signal.signal(signal.SIGINT, request_stop)
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 class _Quiet:

@@ -3,9 +3,11 @@ and test sets, a model name gives a zoo model fitted to the data (channels, size
 optimiser or schedule name gives the object. What was chosen is recorded in every checkpoint, so
 ``evaluate`` and ``predict`` rebuild the same model and preprocessing."""
 import os
+import warnings
+from collections import Counter
 
 from .. import backend, models, optim
-from ..data import CIFAR10, MNIST, DataLoader, FashionMNIST, ImageFolder, digits, random_split
+from ..data import CIFAR10, MNIST, DataLoader, FashionMNIST, ImageFolder, Subset, digits, random_split
 from ..data import transforms as T
 
 np = backend.numpy
@@ -22,8 +24,10 @@ MODEL_INPUT = {"lenet5": (None, 28, 28), "lenet5-classic": (1, 32, 32), "mlp": (
                **{f"resnet{d}": (3, 32, 32) for d in (18, 34, 50, 101, 152, 20, 32, 44, 56, 110)}}
 
 
-def load_datasets(name, root=None, download=False):
-    """(train, test, class names) for a dataset name or a folder of images (one subfolder per class)."""
+def load_datasets(name, root=None, download=False, warn=warnings.warn):
+    """(train, test, class names) for a dataset name or a folder of images (one subfolder per class).
+    A folder's images are all read now: those that cannot be read, or differ in size from the most
+    common size, are left out, with one ``warn`` message counting them."""
     if name == "digits":
         return digits(train=True), digits(train=False), [str(i) for i in range(10)]
     kinds = {"mnist": MNIST, "fashion-mnist": FashionMNIST, "cifar10": CIFAR10}
@@ -32,13 +36,39 @@ def load_datasets(name, root=None, download=False):
         train, test = cls(root, train=True, download=download), cls(root, train=False, download=download)
         return train, test, list(cls.classes)
     if os.path.isdir(name):
-        full = ImageFolder(name)
+        folder = ImageFolder(name)
+        full = _readable(folder, warn)
+        if len(full) < 2:
+            raise ValueError(f"{name}: {len(full)} usable image(s); a run needs at least 2 (train and test)")
         n_test = max(1, len(full) // 5)
         from ..backend import Generator
         train, test = random_split(full, [len(full) - n_test, n_test], generator=Generator(0))
-        return train, test, list(full.classes)
+        return train, test, list(folder.classes)
     raise ValueError(f"unknown dataset {name!r}: use one of {', '.join(DATASETS)} or a folder of images "
                      "(one subfolder per class)")
+
+
+def _readable(folder, warn):
+    """The Subset of an ImageFolder's images that load and have the most common (C, H, W)."""
+    shapes, problems = [], []
+    for path, _ in folder.samples:
+        try:
+            shapes.append(folder.load(path).shape)
+        except ValueError as e:
+            shapes.append(None)
+            problems.append(str(e))
+    sizes = Counter(s for s in shapes if s is not None)
+    if not sizes:
+        raise ValueError(f"{folder.root}: none of its {len(shapes)} images can be read (first: {problems[0]})")
+    common = sizes.most_common(1)[0][0]
+    keep = [i for i, s in enumerate(shapes) if s == common]
+    odd = [folder.samples[i][0] for i, s in enumerate(shapes) if s is not None and s != common]
+    if len(keep) < len(shapes):
+        c, h, w = common
+        warn(f"skipped {len(shapes) - len(keep)} of {len(shapes)} images under {folder.root}: "
+             f"{len(problems)} unreadable, {len(odd)} not {w}x{h} like the others (first: "
+             f"{(problems + [f'{p}: another size' for p in odd])[0]})")
+    return Subset(folder, keep)
 
 
 def sample_shape(dataset):
