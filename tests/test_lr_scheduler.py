@@ -1,6 +1,7 @@
 """Learning-rate schedulers against PyTorch: the learning-rate (and momentum) sequences over 60 steps
-for each scheduler with several settings and two parameter groups, SequentialLR combinations,
-state_dict round trips mid-schedule, the deprecated step(epoch) form, and argument errors."""
+for each scheduler with several settings and two parameter groups, SequentialLR and ChainedScheduler
+combinations, ReduceLROnPlateau on metric sequences, the state_dicts themselves, state_dict round trips
+mid-schedule, the step(epoch) forms, and argument errors."""
 import copy
 import math
 import warnings
@@ -71,6 +72,15 @@ SCHEDULERS = {
     "ConstantLR": lambda m, o: m.ConstantLR(o, factor=0.5, total_iters=4),
     "LambdaLR": lambda m, o: m.LambdaLR(o, lambda e: 0.95 ** e),
     "LambdaLR-per-group": lambda m, o: m.LambdaLR(o, [lambda e: 1.0 / (1 + e), lambda e: 0.5 * (e % 3 + 1)]),
+    "MultiplicativeLR": lambda m, o: m.MultiplicativeLR(o, lambda e: 0.95),
+    "MultiplicativeLR-per-group": lambda m, o: m.MultiplicativeLR(o, [lambda e: 1.0 - 0.01 * (e % 5),
+                                                                      lambda e: 1.1 if e < 10 else 0.9]),
+    "PolynomialLR": lambda m, o: m.PolynomialLR(o, total_iters=30, power=2.0),
+    "PolynomialLR-default": lambda m, o: m.PolynomialLR(o),
+    "PolynomialLR-sqrt": lambda m, o: m.PolynomialLR(o, total_iters=45, power=0.5),
+    "CosineAnnealingWarmRestarts-10": lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=10),
+    "CosineAnnealingWarmRestarts-mult2": lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2, eta_min=0.001),
+    "CosineAnnealingWarmRestarts-mult3": lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=1, T_mult=3, eta_min=1),
 }
 
 
@@ -125,7 +135,29 @@ SEQUENTIAL = {
             m.CosineAnnealingLR(o, T_max=12)], [4, 20]),
     "cosine-lambda": lambda m, o: m.SequentialLR(o, [m.CosineAnnealingLR(o, T_max=10),
                                                      m.LambdaLR(o, lambda e: 0.9 ** e)], [1]),
+    "linear-warm-restarts": lambda m, o: m.SequentialLR(
+        o, [m.LinearLR(o, start_factor=0.2, total_iters=5), m.CosineAnnealingWarmRestarts(o, T_0=7, T_mult=2)], [5]),
+    "polynomial-multiplicative": lambda m, o: m.SequentialLR(
+        o, [m.PolynomialLR(o, total_iters=10), m.MultiplicativeLR(o, lambda e: 0.97)], [8]),
 }
+
+CHAINED = {
+    "constant-exponential": lambda m, o: m.ChainedScheduler([m.ConstantLR(o, factor=0.1, total_iters=2),
+                                                             m.ExponentialLR(o, gamma=0.9)]),
+    "linear-cosine-step": lambda m, o: m.ChainedScheduler(
+        [m.LinearLR(o, start_factor=0.3, total_iters=8), m.CosineAnnealingLR(o, T_max=20),
+         m.StepLR(o, step_size=9, gamma=0.5)], optimizer=o),
+    "multiplicative-multistep": lambda m, o: m.ChainedScheduler(
+        [m.MultiplicativeLR(o, lambda e: 0.99), m.MultiStepLR(o, [10, 30], gamma=0.3)]),
+    "chained-in-sequential": lambda m, o: m.SequentialLR(
+        o, [m.ChainedScheduler([m.ConstantLR(o, factor=0.5, total_iters=4), m.ExponentialLR(o, gamma=0.95)]),
+            m.PolynomialLR(o, total_iters=20)], [12]),
+}
+
+
+@pytest.mark.parametrize("name", list(CHAINED))
+def test_chained_scheduler_matches_torch(name):
+    compare(CHAINED[name])
 
 
 @pytest.mark.parametrize("name", list(SEQUENTIAL))
@@ -140,6 +172,10 @@ ROUND_TRIP = {
     "MultiStepLR": SCHEDULERS["MultiStepLR-repeated"],
     "OneCycleLR": lambda m, o: m.OneCycleLR(o, max_lr=0.2, total_steps=STEPS, three_phase=True),
     "SequentialLR": SEQUENTIAL["linear-cosine"],
+    "MultiplicativeLR": SCHEDULERS["MultiplicativeLR"],
+    "PolynomialLR": SCHEDULERS["PolynomialLR"],
+    "CosineAnnealingWarmRestarts": SCHEDULERS["CosineAnnealingWarmRestarts-mult2"],
+    "ChainedScheduler": CHAINED["linear-cosine-step"],
 }
 
 
@@ -164,6 +200,121 @@ def test_state_dict_round_trip_mid_schedule(name):
     assert sched2.get_last_lr() == full[25][0]
     rows = _run(opt2, sched2, STEPS - 25)
     assert rows == full[25:]
+
+
+def _torch_state(value):
+    if isinstance(value, dict):
+        return {k: _torch_state(v) for k, v in value.items() if k != "_get_lr_called_within_step"}
+    if isinstance(value, list):
+        return [_torch_state(v) for v in value]
+    return value
+
+
+ALL = {**SCHEDULERS, **SEQUENTIAL, **CHAINED}
+
+
+@pytest.mark.parametrize("name", list(ALL))
+def test_state_dict_is_torchs(name):
+    """The same keys and values as PyTorch's state_dict after 17 steps (less its own bookkeeping flag)."""
+    d_opt, t_opt = _optimizers()
+    ours, theirs = ALL[name](dgs, d_opt), ALL[name](ts, t_opt)
+    for _ in range(17):
+        d_opt.step()
+        t_opt.step()
+        ours.step()
+        theirs.step()
+    assert ours.state_dict() == _torch_state(theirs.state_dict())
+
+
+# ----------------------------------------------------------------------------- ReduceLROnPlateau
+def _metrics(steps=STEPS, seed=0):
+    """A falling loss with noisy plateaus, flat from epoch 30: improvements come in bursts; rounded, so
+    that some values tie with the best."""
+    rng = np.random.default_rng(seed)
+    return [round(1.0 / (1 + min(e, 30) // 9) + 0.02 * rng.standard_normal(), 2) for e in range(steps)]
+
+
+PLATEAU = {
+    "default": dict(),
+    "ties": dict(threshold=0.0, patience=2),
+    "patience-cooldown": dict(patience=2, cooldown=3, factor=0.5),
+    "abs": dict(threshold_mode="abs", threshold=0.01, patience=1),
+    "max-rel": dict(mode="max", patience=3, factor=0.3, threshold=0.05),
+    "max-abs": dict(mode="max", threshold_mode="abs", threshold=0.0, patience=1),
+    "min-lr-per-group": dict(patience=1, factor=0.5, min_lr=[0.03, 0.004]),
+    "min-lr-eps": dict(patience=0, factor=0.5, min_lr=0.01, eps=1e-3),
+}
+
+
+@pytest.mark.parametrize("name", list(PLATEAU))
+def test_reduce_lr_on_plateau_matches_torch(name):
+    kw = PLATEAU[name]
+    sign = -1.0 if kw.get("mode") == "max" else 1.0
+    d_opt, t_opt = _optimizers()
+    ours, theirs = dgs.ReduceLROnPlateau(d_opt, **kw), ts.ReduceLROnPlateau(t_opt, **kw)
+    lrs = []
+    for metric in _metrics():
+        ours.step(dg.tensor(sign * metric))     # a 0-dim Tensor works as a metric, as in PyTorch
+        theirs.step(torch.tensor(sign * metric))
+        assert ours.get_last_lr() == theirs.get_last_lr() == [g["lr"] for g in d_opt.param_groups]
+        assert ours.state_dict() == theirs.state_dict()
+        lrs.append(ours.get_last_lr()[0])
+    assert lrs[-1] < lrs[0]         # the schedule did reduce
+
+
+def test_reduce_lr_on_plateau_state_dict_round_trip():
+    metrics = _metrics()
+    opt, _ = _optimizers()
+    full = dgs.ReduceLROnPlateau(opt, patience=1, cooldown=2, factor=0.5)
+    expected = []
+    for m in metrics:
+        full.step(m)
+        expected.append(full.get_last_lr())
+    opt, _ = _optimizers()
+    sched = dgs.ReduceLROnPlateau(opt, patience=1, cooldown=2, factor=0.5)
+    for m in metrics[:25]:
+        sched.step(m)
+    saved_sched, saved_opt = copy.deepcopy(sched.state_dict()), copy.deepcopy(opt.state_dict())
+    opt2, _ = _optimizers(lrs=(7.0, 7.0))
+    sched2 = dgs.ReduceLROnPlateau(opt2, mode="max", threshold_mode="abs")
+    opt2.load_state_dict(saved_opt)
+    sched2.load_state_dict(saved_sched)
+    assert (sched2.mode, sched2.mode_worse, sched2.threshold_mode) == ("min", math.inf, "rel")
+    rows = []
+    for m in metrics[25:]:
+        sched2.step(m)
+        rows.append(sched2.get_last_lr())
+    assert rows == expected[25:]
+
+
+def test_reduce_lr_on_plateau_with_a_group_added_later():
+    W = dg.tensor(np.ones(2), requires_grad=True)
+    opt = optim.SGD([W], lr=1.0)
+    sched = dgs.ReduceLROnPlateau(opt, patience=0, min_lr=0.2)
+    opt.add_param_group({"params": [dg.tensor(np.ones(1), requires_grad=True)], "lr": 0.5})
+    sched.step(1.0)
+    sched.step(2.0)
+    assert [g["lr"] for g in opt.param_groups] == [0.2, pytest.approx(0.2)]
+    sched = dgs.ReduceLROnPlateau(opt, patience=0, min_lr=[0.1, 0.1])
+    opt.add_param_group({"params": [dg.tensor(np.ones(1), requires_grad=True)]})
+    sched.step(1.0)
+    with pytest.raises(RuntimeError, match="differs from when `ReduceLROnPlateau` was initialized"):
+        sched.step(2.0)
+
+
+def test_warm_restarts_with_fractional_epochs_match_torch():
+    """SGDR's documented use: step(epoch + i / iters) inside each epoch, then jumps back and forth."""
+    for kw in (dict(T_0=4), dict(T_0=2, T_mult=2, eta_min=0.01)):
+        d_opt, t_opt = _optimizers()
+        ours, theirs = dgs.CosineAnnealingWarmRestarts(d_opt, **kw), ts.CosineAnnealingWarmRestarts(t_opt, **kw)
+        epochs = [e + i / 5 for e in range(12) for i in range(5)] + [3, 0, 17.5, 6]
+        for epoch in epochs:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")       # no deprecation warning here
+                ours.step(epoch)
+            theirs.step(epoch)
+            assert ours.get_last_lr() == theirs.get_last_lr(), epoch
+            assert (ours.T_cur, ours.T_i, ours.last_epoch) == (theirs.T_cur, theirs.T_i, theirs.last_epoch)
 
 
 def test_deprecated_step_with_epoch_uses_the_closed_form():
@@ -214,3 +365,32 @@ def test_scheduler_errors():
     with pytest.raises(ValueError, match="Starting multiplicative factor"):
         dgs.LinearLR(opt, start_factor=0.0)
     assert math.isclose(dgs.ExponentialLR(opt, 0.5).get_last_lr()[0], 0.1)
+    with pytest.raises(TypeError, match="lr_lambda should be a function, but got float"):
+        dgs.MultiplicativeLR(opt, 0.9)
+    with pytest.raises(ValueError, match="Expected 2 lr_lambdas, but got 1"):
+        dgs.MultiplicativeLR(opt, [lambda e: 0.9])
+    with pytest.raises(ValueError, match="Expected positive integer T_0, but got 0"):
+        dgs.CosineAnnealingWarmRestarts(opt, T_0=0)
+    with pytest.raises(ValueError, match="Expected integer T_mult >= 1, but got 1.5"):
+        dgs.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=1.5)
+    with pytest.raises(ValueError, match="Expected float or int eta_min"):
+        dgs.CosineAnnealingWarmRestarts(opt, T_0=2, eta_min="0")
+    with pytest.raises(ValueError, match="Expected non-negative epoch, but got -1"):
+        dgs.CosineAnnealingWarmRestarts(opt, T_0=2).step(-1)
+    with pytest.raises(ValueError, match="expects at least one scheduler"):
+        dgs.ChainedScheduler([], optimizer=opt)
+    with pytest.raises(ValueError, match="same optimizer"):
+        dgs.ChainedScheduler([dgs.ExponentialLR(opt, 0.9), dgs.ExponentialLR(other, 0.8)])
+    for composite in (lambda s: dgs.ChainedScheduler(s), lambda s: dgs.SequentialLR(opt, s, [3])):
+        with pytest.raises(ValueError, match="does not support `ReduceLROnPlateau`.*index 1"):
+            composite([dgs.ExponentialLR(opt, 0.9), dgs.ReduceLROnPlateau(opt)])
+    with pytest.raises(ValueError, match="Factor should be < 1.0"):
+        dgs.ReduceLROnPlateau(opt, factor=1.0)
+    with pytest.raises(ValueError, match="mode average is unknown!"):
+        dgs.ReduceLROnPlateau(opt, mode="average")
+    with pytest.raises(ValueError, match="threshold mode relative is unknown!"):
+        dgs.ReduceLROnPlateau(opt, threshold_mode="relative")
+    with pytest.raises(ValueError, match="expected 2 min_lrs, got 3"):
+        dgs.ReduceLROnPlateau(opt, min_lr=[0.1, 0.1, 0.1])
+    with pytest.raises(TypeError, match="is not an Optimizer"):
+        dgs.ReduceLROnPlateau(object())
