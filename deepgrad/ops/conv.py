@@ -83,7 +83,19 @@ def _laid_out(layout, how, x, *args):
     return sharing.once((method, g.kernel, g.stride, g.dilation, g.size) + args, x, lambda: method(layout, x, *args))
 
 
+def _empty(a, b):
+    """Whether an operand is empty (an empty batch): then there is nothing to sum, and the result is
+    zeros (the kernels' reshapes and GEMMs refuse empty arrays)."""
+    return a.size == 0 or b.size == 0
+
+
+def _zeros(like, shape):
+    return backend.xp_of(like).zeros(shape, like.dtype)
+
+
 def _conv_forward(x, w, stride, lo, dilation, groups, size):
+    if _empty(x, w):
+        return _zeros(x, (len(x), len(w)) + tuple(size))
     grid = Grid(_spatial(w), stride, dilation, size)
     if _is_depthwise(w.shape[1], groups):
         return depthwise.conv(x, w, grid, lo, groups)
@@ -95,6 +107,8 @@ def _conv_forward(x, w, stride, lo, dilation, groups, size):
 
 
 def _conv_transpose_forward(y, w, stride, lo, dilation, groups, size):
+    if _empty(y, w):
+        return _zeros(y, (len(y), w.shape[1] * groups) + tuple(size))
     grid = Grid(_spatial(w), stride, dilation, _spatial(y))
     if _is_depthwise(w.shape[1], groups):
         return depthwise.conv_transpose(y, w, grid, lo, groups, size)
@@ -107,6 +121,8 @@ def _conv_transpose_forward(y, w, stride, lo, dilation, groups, size):
 
 
 def _conv_weight_forward(x, y, stride, lo, dilation, groups, kernel):
+    if _empty(x, y):
+        return _zeros(x, (y.shape[1], x.shape[1] // groups) + tuple(kernel))
     grid = Grid(kernel, stride, dilation, _spatial(y))
     if _is_depthwise(x.shape[1] // groups, groups):
         return depthwise.conv_weight(x, y, grid, lo, groups)

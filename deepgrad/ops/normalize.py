@@ -23,11 +23,13 @@ def array_mean(a, axes):
     """``a.mean(axes, keepdims=True)`` for an array; by matrix-vector products for the batch-norm
     axes (0, 2, 3, ...) and for trailing axes."""
     nd, xp = a.ndim, backend.xp_of(a)
+    count = math.prod(a.shape[i] for i in axes)
+    if count == 0:      # empty groups: NaN, without NumPy's "Mean of empty slice" warning
+        return xp.full(tuple(1 if i in axes else n for i, n in enumerate(a.shape)), xp.nan, a.dtype)
     per_channel = nd >= 2 and axes == (0,) + tuple(range(2, nd))
     trailing = axes == tuple(range(nd - len(axes), nd))
     if a.size == 0 or not (per_channel or trailing) or a.dtype.char not in "fd":   # BLAS: float32/64
         return a.mean(axes, keepdims=True)
-    count = math.prod(a.shape[i] for i in axes)
     if per_channel:
         rows = a.reshape(a.shape[0] * a.shape[1], -1)
         sums = (rows @ xp.ones(rows.shape[1], a.dtype)).reshape(a.shape[:2]).sum(0)

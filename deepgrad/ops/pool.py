@@ -10,6 +10,8 @@
   pooling, max unpooling).
 Each pair is each other's VJP, so pooling has derivatives of every order.
 """
+import math
+
 from .. import backend
 from ..autograd.function import Primitive
 from .grid import Grid, window_input, window_output
@@ -145,9 +147,9 @@ class WindowRoute(Primitive):
 class Gather(Primitive):
     """y[n,c,t] = x[n,c].flat[index[n,c,t]]: one element of the input plane per output."""
     def forward(self, x, index):
-        n, c = x.shape[:2]
-        flat = x.reshape(n, c, -1)
-        picked = backend.xp_of(x).take_along_axis(flat, index.reshape(n, c, -1), axis=2)
+        n, c = x.shape[:2]     # explicit plane sizes: -1 is ambiguous for an empty batch
+        flat = x.reshape(n, c, math.prod(x.shape[2:]))
+        picked = backend.xp_of(x).take_along_axis(flat, index.reshape(n, c, math.prod(index.shape[2:])), axis=2)
         return picked.reshape(index.shape)
 
     def vjp(self, g, out, x, index):

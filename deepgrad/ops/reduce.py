@@ -29,6 +29,16 @@ def _reduced_size(shape, axes):
     return n
 
 
+def _refuse_empty(op, shape, axes):
+    """max/min/argmax/argmin have no value over an empty group, as in PyTorch: refuse a reduction over
+    an axis of size 0 (or over all elements of an empty tensor)."""
+    if _reduced_size(shape, axes) == 0:
+        if axes is None:
+            raise ValueError(f"{op}: cannot reduce an empty tensor of shape {tuple(shape)}")
+        raise ValueError(f"{op}: cannot reduce over dim {axes[0] if len(axes) == 1 else axes} of size 0 "
+                         f"(an empty tensor of shape {tuple(shape)})")
+
+
 def _total_dtype(dtype):
     """Sums and products of bool and integer tensors are int64, as in PyTorch (NumPy gives uint64 for
     unsigned types); floating ones keep their dtype."""
@@ -51,8 +61,7 @@ class Sum(Primitive):
 class _Extremum(Primitive):
     """max / min over axes; ties share the gradient equally (as ``torch.amax``)."""
     def forward(self, x, axes, keepdims):
-        if x.size == 0:
-            raise ValueError(f"{self.name}: cannot reduce an empty tensor of shape {tuple(x.shape)}")
+        _refuse_empty(self.name, x.shape, axes)
         return self.reduce(x, axis=axes, keepdims=keepdims)
 
     def _weights(self, out, x, axes, keepdims):
@@ -115,7 +124,8 @@ class LogSumExp(Primitive):
     """log Σ exp(x), computed stably around the maximum."""
     def forward(self, x, axes, keepdims):
         xp = backend.xp_of(x)
-        m = x.max(axis=axes, keepdims=True)
+        # the maxima to subtract; an empty x has empty groups or none (and NumPy's max refuses it)
+        m = x.max(axis=axes, keepdims=True) if x.size else xp.zeros(_kept_shape(x.shape, axes), x.dtype)
         m = xp.where(xp.isfinite(m), m, 0)
         s = xp.exp(x - m).sum(axis=axes, keepdims=True)
         # log(0) = -inf (all of a group -inf) without NumPy's divide-by-zero warning
@@ -136,6 +146,8 @@ class Softmax(Primitive):
     saved = ("out",)
 
     def forward(self, x, axis):
+        if x.size == 0:     # nothing to normalise (and NumPy's max refuses empty arrays)
+            return x.copy()
         xp = backend.xp_of(x)
         e = xp.exp(x - x.max(axis=axis, keepdims=True))
         return e / e.sum(axis=axis, keepdims=True)
@@ -152,6 +164,8 @@ class LogSoftmax(Primitive):
     saved = ("out",)
 
     def forward(self, x, axis):
+        if x.size == 0:     # nothing to normalise (and NumPy's max refuses empty arrays)
+            return x.copy()
         xp = backend.xp_of(x)
         shifted = x - x.max(axis=axis, keepdims=True)
         return shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
@@ -223,9 +237,12 @@ def var(x, dim=None, correction=1, keepdim=False, *, axis=None, keepdims=None, u
     if unbiased is not None:
         correction = int(unbiased)
     d = x - mean(x, axes, keepdim=True)
-    n = _reduced_size(x.shape, axes) - correction
+    n = _reduced_size(x.shape, axes)
+    squares = (d * d).sum(axes, keepdim=keep)
+    if n == 0:      # of no elements: NaN, as in PyTorch, with the zero derivatives of a sum of nothing
+        return squares + float("nan")
     # with no degrees of freedom left, PyTorch divides by max(n, 0) = 0: inf (nan where all equal)
-    return (d * d).sum(axes, keepdim=keep) * (1.0 / n if n > 0 else float("inf"))
+    return squares * (1.0 / (n - correction) if n > correction else float("inf"))
 
 
 def std(x, dim=None, correction=1, keepdim=False, *, axis=None, keepdims=None, unbiased=None):
@@ -237,13 +254,13 @@ def _arg(fn_name):
         x = lift(x)
         dim = axis if dim is None else dim
         keepdim = keepdims if keepdims is not None else keepdim
-        if x.data.size == 0:
-            raise ValueError(f"{fn_name}: cannot reduce an empty tensor of shape {x.shape}")
-        if dim is None:
+        axes = normalize_axes(dim, x.ndim, fn_name)
+        _refuse_empty(fn_name, x.shape, axes)
+        if not axes:    # over all elements (dim None, or any dim of a 0-d tensor)
             idx = getattr(x.data.reshape(-1), fn_name)()
             out = backend.xp_of(x.data).asarray(idx, dtype=backend.int64)
             return constant(out.reshape((1,) * x.ndim) if keepdim else out)
-        (axis_,) = normalize_axes(dim, x.ndim, fn_name)
+        (axis_,) = axes
         return constant(getattr(x.data, fn_name)(axis=axis_, keepdims=keepdim).astype(backend.int64))
     arg.__name__ = fn_name
     arg.__doc__ = f"Indices of the {fn_name[3:]}imum along ``dim`` (of the flattened tensor when None); no gradient."
@@ -257,7 +274,11 @@ max, min = _extremum("max", amax, argmax), _extremum("min", amin, argmin)
 def _axis_op(prim):
     def op(x, dim=-1, *, axis=None):
         x = lift(x)
-        (a,) = normalize_axes(axis if axis is not None else dim, x.ndim, prim.name)
+        dim = axis if axis is not None else dim
+        if x.ndim == 0:     # a group of one element, along dim 0 or -1
+            normalize_axes(dim, 0, prim.name)
+            return op(x.reshape(1), 0).reshape(())
+        (a,) = normalize_axes(dim, x.ndim, prim.name)
         return apply(prim, (x,), {"axis": a})
     op.__name__ = prim.name
     return op

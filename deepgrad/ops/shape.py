@@ -74,6 +74,8 @@ class Pad(Primitive):
     saved = ()
 
     def forward(self, x, widths, value):
+        if not widths:      # a 0-d tensor: NumPy's pad refuses an empty list of widths
+            return x.copy()
         return backend.xp_of(x).pad(x, widths, mode="constant", constant_values=value)
 
     def vjp(self, g, out, x, widths, value):
@@ -266,7 +268,8 @@ def split(x, split_size_or_sections, dim=0):
     if isinstance(split_size_or_sections, int):
         if split_size_or_sections <= 0:
             raise ValueError(f"split: split_size must be positive, got {split_size_or_sections}")
-        sizes = [min(split_size_or_sections, n - s) for s in range(0, n, split_size_or_sections)]
+        # an empty axis gives one empty piece, as in PyTorch
+        sizes = [min(split_size_or_sections, n - s) for s in range(0, max(n, 1), split_size_or_sections)]
     else:
         sizes = list(split_size_or_sections)
         if builtins.sum(sizes) != n:
