@@ -52,6 +52,15 @@ POINTWISE = [
     same("rsqrt", "", lambda L, x: L.rsqrt(x), (S,), positive),
     same("reciprocal", "", lambda L, x: x.reciprocal(), (S,), nonzero),
     same("square", "", lambda L, x: L.square(x), (S,)),
+    same("tan", "", lambda L, x: L.tan(x), (S,), unit),
+    same("exp2", "", lambda L, x: x.exp2(), (S,)),
+    same("logit", "", lambda L, x: L.logit(x), (S,), lambda r, s: r.uniform(0.05, 0.95, s)),
+    same("logit", "eps", lambda L, x: x.logit(eps=0.2), (S,), lambda r, s: avoiding(0.2, 0.8, gap=0.03)(r, s) / 4 + 0.5),
+    same("clamp_min", "", lambda L, x: L.clamp_min(x, 0.2), (S,), avoiding(0.2)),
+    same("clamp_max", "", lambda L, x: x.clamp_max(-0.1), (S,), avoiding(-0.1)),
+    same("true_divide", "", lambda L, a, b: L.true_divide(a, b), ((2, 3), (3,)), (normal, nonzero)),
+    same("addcmul", "", lambda L, x, a, b: L.addcmul(x, a, b, value=0.5), ((2, 3), (3,), (2, 1))),
+    same("addcdiv", "", lambda L, x, a, b: x.addcdiv(a, b), ((2, 3), (2, 3), (3,)), (normal, normal, nonzero)),
     same("floor", "", lambda L, x: L.floor(x), (S,), ROUNDING_SAFE),
     same("ceil", "", lambda L, x: x.ceil(), (S,), ROUNDING_SAFE),
     same("trunc", "", lambda L, x: L.trunc(x), (S,), ROUNDING_SAFE),
@@ -133,6 +142,8 @@ LAYOUT = [
     same("chunk", "method-dim1", lambda L, x: x.chunk(2, 1), (S,)),
     same("unbind", "dim=1", lambda L, x: L.unbind(x, 1), (S,)),
     same("unbind", "method", lambda L, x: x.unbind(), (S,)),
+    same("unflatten", "", lambda L, x: L.unflatten(x, -1, (2, -1)), (S,)),
+    same("unflatten", "method", lambda L, x: x.unflatten(1, (1, 3, 1)), (S,)),
     same("narrow", "", lambda L, x: L.narrow(x, -1, 1, 2), (S,)),
     same("narrow", "negative-start", lambda L, x: x.narrow(1, -2, 2), (S,)),
     same("movedim", "int", lambda L, x: L.movedim(x, 0, -1), (S,)),
@@ -207,7 +218,7 @@ API_CASES = POINTWISE + SCAN + SELECTION + SORTING + LAYOUT + PRODUCTS + NORMS
 
 # The differentiable ops of the API files, each of which must have a case above.
 API_OPS = ("sinh cosh asin acos atan log2 log10 rsqrt reciprocal square floor ceil trunc round sign atan2 remainder "
-           "fmod lerp nan_to_num cumsum cumprod gather scatter_add scatter index_select masked_fill masked_select "
+           "fmod lerp nan_to_num tan exp2 logit clamp_min clamp_max true_divide addcmul addcdiv unflatten cumsum cumprod gather scatter_add scatter index_select masked_fill masked_select "
            "sort topk kthvalue median mode quantile chunk unbind narrow movedim t repeat tile roll tril triu "
            "diagonal diag trace meshgrid view_as type_as mm bmm mv dot outer addmm baddbmm einsum norm std_mean "
            "var_mean")
@@ -362,6 +373,28 @@ def test_integer_dtypes_follow_torch(dtype):
         agree(dg.square(x), torch.square(tx))
 
 
+def test_logical_ops_floor_divide_and_count_nonzero_match_torch():
+    a, ta = both([[0, 3, -2], [1, 0, 0]])
+    b, tb = both([True, False, True])
+    f, tf = both([-7.5, 0.0, 2.0, 7.5])
+    for name in ("logical_not", "bitwise_not"):
+        agree(getattr(dg, name)(a), getattr(torch, name)(ta))
+        agree(getattr(b, name)(), getattr(tb, name)())
+    for name in ("logical_and", "logical_or", "logical_xor"):
+        agree(getattr(dg, name)(a, b), getattr(torch, name)(ta, tb))
+        agree(getattr(a, name)(f[:3]), getattr(ta, name)(tf[:3]))
+    for dim in (None, 0, (0, 1), -1):
+        agree(dg.count_nonzero(a, dim), torch.count_nonzero(ta, dim))
+    for x, tx in ((a, ta), (f, tf)):
+        agree(x // 2, tx // 2)
+        agree(dg.floor_divide(x, -4), torch.floor_divide(tx, -4))
+        agree(7 // x[x != 0], 7 // tx[tx != 0])
+    with pytest.raises(ZeroDivisionError, match="floor_divide"):
+        a // 0
+    with pytest.raises(TypeError, match="bool or integer"):
+        dg.bitwise_not(f)
+
+
 def test_remainder_and_fmod_signs_and_python_operator():
     a, ta = both([-7.5, -3.0, 2.0, 7.5])
     agree(a % 2, ta % 2)
@@ -454,6 +487,9 @@ ERRORS = [
     (lambda: dg.diag(dg.zeros(2, 3, 4)), ValueError, "1-D or 2-D"),
     (lambda: dg.zeros(2, 3, 4).trace(), ValueError, "matrix"),
     (lambda: dg.meshgrid(dg.zeros(2), dg.zeros(2), indexing="ab"), ValueError, "indexing"),
+    (lambda: dg.unflatten(dg.zeros(2, 6), 1, (4, -1)), ValueError, "multiply"),
+    (lambda: dg.unflatten(dg.zeros(2, 6), 1, (2, 2)), ValueError, "multiply"),
+    (lambda: dg.logical_and(dg.zeros(2), dg.zeros(3)), ValueError, "broadcast"),
     (lambda: dg.mm(dg.zeros(3), dg.zeros(3, 2)), ValueError, "2-D"),
     (lambda: dg.bmm(dg.zeros(2, 2, 3), dg.zeros(3, 3, 2)), ValueError, "batch"),
     (lambda: dg.dot(dg.zeros(2), dg.zeros(3)), ValueError, "sizes"),

@@ -6,13 +6,15 @@ from .creation import (arange, as_tensor, bernoulli, empty, empty_like, eye, fro
                        ones_like, rand, rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
 from .index import getitem
 from .layout import (chunk, diag, diagonal, meshgrid, moveaxis, movedim, narrow, repeat, roll, t, tile, tril, triu,
-                     type_as, unbind, view_as)
+                     type_as, unbind, unflatten, view_as)
 from .linalg import matmul
-from .logical import all, any, isfinite, isinf, isnan, isneginf, isposinf
+from .logical import (all, any, bitwise_not, count_nonzero, isfinite, isinf, isnan, isneginf, isposinf, logical_and,
+                      logical_not, logical_or, logical_xor)
 from .methods import install as _install
 from .norms import norm, std_mean, var_mean
-from .pointwise import (acos, arccos, arcsin, arctan, arctan2, asin, atan, atan2, ceil, cosh, fix, floor, fmod, lerp,
-                        log2, log10, nan_to_num, reciprocal, remainder, round, rsqrt, sign, sinh, square, trunc)
+from .pointwise import (acos, addcdiv, addcmul, arccos, arcsin, arctan, arctan2, asin, atan, atan2, ceil, clamp_max,
+                        clamp_min, cosh, exp2, fix, floor, floor_divide, fmod, lerp, log2, log10, logit, nan_to_num,
+                        reciprocal, remainder, round, rsqrt, sign, sinh, square, tan, true_divide, trunc)
 from .products import addmm, baddbmm, bmm, dot, einsum, ger, inner, mm, mv, outer
 from .reduce import (amax, amin, argmax, argmin, log_softmax, logsumexp, max, mean, min, prod, softmax, std, sum,
                      var)

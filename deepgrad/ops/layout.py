@@ -3,6 +3,7 @@ tile, roll (a primitive), tril/triu, diagonal/diag/trace, meshgrid, and the ``vi
 conveniences. All but roll are compositions of reshape, permute, expand, indexing and where, whose
 gradients are exact."""
 import builtins
+import math
 
 from .. import backend
 from ..autograd.function import Primitive, apply
@@ -57,6 +58,17 @@ def narrow(input, dim, start, length):
     if length < 0 or start + length > n:
         raise ValueError(f"narrow: start ({start}) + length ({length}) exceeds dimension {dim} of size {n}")
     return x[_along(a, x.ndim, slice(start, start + length))]
+
+
+def unflatten(input, dim, sizes):
+    """Dim ``dim`` split into dims of ``sizes`` (one may be -1), as ``torch.unflatten``."""
+    x = lift(input)
+    a = _axis(dim, x, "unflatten")
+    sizes, n = tuple(sizes), x.shape[a]
+    known = math.prod(k for k in sizes if k != -1)
+    if sizes.count(-1) > 1 or (not known or n % known if -1 in sizes else known != n):
+        raise ValueError(f"unflatten: sizes {sizes} do not multiply to dim {dim}'s size {x.shape[a]}")
+    return reshape(x, x.shape[:a] + sizes + x.shape[a + 1:])
 
 
 def movedim(input, source, destination):

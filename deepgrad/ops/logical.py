@@ -1,4 +1,5 @@
-"""Tests of values that give bool tensors without gradient: isnan, isinf, isfinite, any, all."""
+"""Tests of values that give bool tensors without gradient: isnan, isinf, isfinite, any, all, the logical
+operations (of any dtypes, as truth values), bitwise_not, and count_nonzero."""
 from .. import backend
 from .common import constant, lift, normalize_axes
 
@@ -35,3 +36,42 @@ def _truth(name):
 
 
 any, all = _truth("any"), _truth("all")
+
+
+def logical_not(input):
+    """True where ``input`` is zero (bool)."""
+    x = lift(input)
+    return constant(x.data == 0)
+
+
+def _logical(name, op, says):
+    def logical(input, other):
+        x, y = lift(input), lift(other)
+        try:
+            return constant(op(x.data != 0, y.data != 0))
+        except ValueError:
+            raise ValueError(f"{name}: shapes {tuple(x.shape)} and {tuple(y.shape)} cannot be broadcast "
+                             "together") from None
+    logical.__name__ = name
+    logical.__doc__ = f"True where {says} non-zero (bool), with broadcasting; any dtypes."
+    return logical
+
+
+logical_and = _logical("logical_and", lambda a, b: a & b, "both are")
+logical_or = _logical("logical_or", lambda a, b: a | b, "either is")
+logical_xor = _logical("logical_xor", lambda a, b: a ^ b, "exactly one of the two is")
+
+
+def bitwise_not(input):
+    """~x for bool and integer tensors."""
+    x = lift(input)
+    if x.dtype.kind not in "biu":
+        raise TypeError(f"bitwise_not: expects a bool or integer tensor, got dtype {x.dtype}")
+    return constant(~x.data)
+
+
+def count_nonzero(input, dim=None):
+    """The number of non-zero elements over ``dim`` (all when None), int64."""
+    x = lift(input)
+    axes = normalize_axes(dim, x.ndim, "count_nonzero")
+    return constant(backend.xp_of(x.data).asarray((x.data != 0).sum(axis=axes), backend.int64))

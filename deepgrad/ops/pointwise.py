@@ -5,9 +5,9 @@ import math
 
 from .. import backend
 from ..autograd.function import Primitive, apply
-from .binary import add, mul, pow, sub, where
+from .binary import add, div, mul, pow, sub, where
 from .common import NO_PARAMS, constant, lift, unbroadcast
-from .unary import astype, promote
+from .unary import astype, clip, promote
 
 
 class Pointwise(Primitive):
@@ -68,6 +68,9 @@ _log2 = Pointwise("log2", lambda xp, x: xp.log2(x), lambda x, y: reciprocal(x * 
 _log10 = Pointwise("log10", lambda xp, x: xp.log10(x), lambda x, y: reciprocal(x * _LN10))
 _rsqrt = Pointwise("rsqrt", lambda xp, x: 1 / xp.sqrt(x), lambda x, y: y * y * y * -0.5, ("out",))
 _reciprocal = Pointwise("reciprocal", lambda xp, x: 1 / x, lambda x, y: -(y * y), ("out",))
+_tan = Pointwise("tan", lambda xp, x: xp.tan(x), lambda x, y: y * y + 1, ("out",))
+_exp2 = Pointwise("exp2", lambda xp, x: xp.exp2(x), lambda x, y: y * _LN2, ("out",))
+_logit = Pointwise("logit", lambda xp, x: xp.log(x / (1 - x)), lambda x, y: reciprocal(x * (1 - x)))
 
 
 def _float_function(prim, doc):
@@ -86,7 +89,40 @@ log2 = _float_function(_log2, "The base-2 logarithm.")
 log10 = _float_function(_log10, "The base-10 logarithm.")
 rsqrt = _float_function(_rsqrt, "1 / sqrt(x).")
 reciprocal = _float_function(_reciprocal, "1 / x (integer tensors give the default float dtype).")
+tan = _float_function(_tan, "The tangent.")
+exp2 = _float_function(_exp2, "2 ** x.")
 arcsin, arccos, arctan = asin, acos, atan
+
+
+def logit(input, eps=None):
+    """log(p / (1 − p)); with ``eps``, p is first clamped to [eps, 1 − eps] (zero gradient outside)."""
+    x = _floating(input)
+    return apply(_logit, (x if eps is None else clip(x, eps, 1 - eps),), NO_PARAMS)
+
+
+def clamp_min(input, min):
+    """max(x, min) for a number ``min``."""
+    return clip(input, min=min)
+
+
+def clamp_max(input, max):
+    """min(x, max) for a number ``max``."""
+    return clip(input, max=max)
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    """input + value · tensor1 · tensor2."""
+    product = mul(tensor1, tensor2)
+    return add(input, product if value == 1 else mul(product, value))
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    """input + value · tensor1 / tensor2."""
+    quotient = div(tensor1, tensor2)
+    return add(input, quotient if value == 1 else mul(quotient, value))
+
+
+true_divide = div
 
 
 def square(input):
@@ -224,6 +260,15 @@ def _modulo(prim, doc):
         return apply(prim, (a, b), NO_PARAMS)
     fn.__name__, fn.__doc__ = prim.name, doc
     return fn
+
+
+def floor_divide(input, other):
+    """floor(a / b), in the operands' promoted dtype (``//``); no gradient, as in PyTorch."""
+    a, b = promote(input, other, op="floor_divide")
+    if a.dtype.kind in "iu" and (b.data == 0).any():
+        raise ZeroDivisionError("floor_divide: integer division by zero")
+    with backend.numpy.errstate(divide="ignore", invalid="ignore"):
+        return constant(backend.xp_of(a.data).floor_divide(a.data, b.data))
 
 
 remainder = _modulo(_remainder, "a mod b with the sign of b (Python's %), elementwise with broadcasting.")
