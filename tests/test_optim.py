@@ -258,7 +258,9 @@ def test_state_dict_with_named_parameters_and_deepcopy():
 def test_updates_are_in_place_and_outside_the_graph():
     W = dg.tensor(np.ones((3, 2)), requires_grad=True)
     for cls, kw in [(optim.SGD, dict(lr=0.1, momentum=0.9)), (optim.Adam, dict(amsgrad=True)),
-                    (optim.RMSprop, dict(momentum=0.5, centered=True)), (optim.Adagrad, {})]:
+                    (optim.RMSprop, dict(momentum=0.5, centered=True)), (optim.Adagrad, {}), (optim.Adadelta, {}),
+                    (optim.Adamax, {}), (optim.NAdam, dict(weight_decay=0.1)),
+                    (optim.RAdam, dict(decoupled_weight_decay=True, weight_decay=0.1))]:
         opt = cls([W], **kw)
         data = W.data
         for _ in range(3):
@@ -288,7 +290,8 @@ def test_zero_grad():
 def test_parameters_without_gradients_are_skipped():
     W = dg.tensor(np.ones(3), requires_grad=True)
     unused = dg.tensor(np.ones(3), requires_grad=True)
-    for cls in (optim.SGD, optim.Adam, optim.AdamW, optim.RMSprop):
+    for cls in (optim.SGD, optim.Adam, optim.AdamW, optim.RMSprop, optim.Adadelta, optim.Adamax, optim.NAdam,
+                optim.RAdam):
         opt = cls([W, unused], lr=0.1, **({"momentum": 0.9} if cls is optim.SGD else {}))
         (W * W).sum().backward()
         opt.step()
