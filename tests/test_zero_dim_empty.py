@@ -118,11 +118,18 @@ def _binary_case(op, shapes):
     return Case(op, f"{shapes[0]}x{shapes[1]}", fn, t_fn, shapes, kinds or _opcheck.normal)
 
 
+def _ints(x):
+    """1 or 2 as int64, deepgrad's or torch's."""
+    return (x > 0).astype(dg.int64) + 1 if isinstance(x, dg.Tensor) else (x > 0).to(torch.int64) + 1
+
+
 def _binary_cases():
     cases = [_binary_case(op, pair) for op in BINARY for pair in PAIRS]
     cases += [Case(op, f"{a}x{b}", fn, t_fn, (a, b), _opcheck.small_ints, derivatives=False)
               for op, (fn, t_fn) in COMPARE.items() for a, b in PAIRS[:4]]
     # torch.func.jvp gives a float64 tangent for float32 0-d x * 2.5: its side multiplies by a float32 tensor
+    cases += [Case("div", f"int64-{shape}", lambda x: _ints(x) / _ints(x), lambda x: _ints(x) / _ints(x), (shape,),
+                   derivatives=False) for shape in SHAPES]         # integer division gives float32
     cases += [Case("mul", f"{shape}-number", lambda x: x * 2.5, lambda x: x * torch.tensor(2.5, dtype=x.dtype),
                    (shape,)) for shape in SHAPES]
     return cases
