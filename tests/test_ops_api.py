@@ -14,8 +14,8 @@ import pytest
 
 import deepgrad as dg
 import deepgrad.nn.functional as DF
-from _opcheck import (DERIV_TOL, FORWARD_TOL, Case, assert_same, avoiding, fixed, nonzero, normal, positive,
-                      small_ints, torch, torch_func, unit)
+from _opcheck import (DERIV_TOL, Case, assert_same, avoiding, fixed, nonzero, normal, positive, torch, torch_func,
+                      unit)
 
 # torch.func.jvp imports modules that call the deprecated torch.jit.script (PyTorch's own warning)
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
@@ -55,7 +55,8 @@ POINTWISE = [
     same("tan", "", lambda L, x: L.tan(x), (S,), unit),
     same("exp2", "", lambda L, x: x.exp2(), (S,)),
     same("logit", "", lambda L, x: L.logit(x), (S,), lambda r, s: r.uniform(0.05, 0.95, s)),
-    same("logit", "eps", lambda L, x: x.logit(eps=0.2), (S,), lambda r, s: avoiding(0.2, 0.8, gap=0.03)(r, s) / 4 + 0.5),
+    same("logit", "eps", lambda L, x: x.logit(eps=0.2), (S,),          # x = n / 4 + 0.5 away from 0.2 and 0.8
+         lambda r, s: avoiding(-1.2, 1.2)(r, s) / 4 + 0.5),
     same("clamp_min", "", lambda L, x: L.clamp_min(x, 0.2), (S,), avoiding(0.2)),
     same("clamp_max", "", lambda L, x: x.clamp_max(-0.1), (S,), avoiding(-0.1)),
     same("true_divide", "", lambda L, a, b: L.true_divide(a, b), ((2, 3), (3,)), (normal, nonzero)),
@@ -218,10 +219,10 @@ API_CASES = POINTWISE + SCAN + SELECTION + SORTING + LAYOUT + PRODUCTS + NORMS
 
 # The differentiable ops of the API files, each of which must have a case above.
 API_OPS = ("sinh cosh asin acos atan log2 log10 rsqrt reciprocal square floor ceil trunc round sign atan2 remainder "
-           "fmod lerp nan_to_num tan exp2 logit clamp_min clamp_max true_divide addcmul addcdiv unflatten cumsum cumprod gather scatter_add scatter index_select masked_fill masked_select "
-           "sort topk kthvalue median mode quantile chunk unbind narrow movedim t repeat tile roll tril triu "
-           "diagonal diag trace meshgrid view_as type_as mm bmm mv dot outer addmm baddbmm einsum norm std_mean "
-           "var_mean")
+           "fmod lerp nan_to_num tan exp2 logit clamp_min clamp_max true_divide addcmul addcdiv unflatten cumsum "
+           "cumprod gather scatter_add scatter index_select masked_fill masked_select sort topk kthvalue median mode "
+           "quantile chunk unbind narrow movedim t repeat tile roll tril triu diagonal diag trace meshgrid view_as "
+           "type_as mm bmm mv dot outer addmm baddbmm einsum norm std_mean var_mean")
 
 
 def test_every_api_op_has_a_case():
@@ -357,7 +358,7 @@ def test_nan_to_num_gradient_is_zero_at_replaced_elements_like_torch():
 
 @pytest.mark.parametrize("dtype", ["int64", "int32", "bool", "uint8"])
 def test_integer_dtypes_follow_torch(dtype):
-    data = [[1, 0, 1], [1, 1, 0]] if dtype == "bool" else [[3, -2, 7], [0, 5, -4]] if dtype != "uint8" else [[3, 2, 7], [0, 5, 4]]
+    data = {"bool": [[1, 0, 1], [1, 1, 0]], "uint8": [[3, 2, 7], [0, 5, 4]]}.get(dtype, [[3, -2, 7], [0, 5, -4]])
     x, tx = both(data, dtype)
     agree(dg.cumsum(x, 1), torch.cumsum(tx, 1))
     agree(x.cumprod(0), tx.cumprod(0))
@@ -451,6 +452,27 @@ def test_layout_results_match_torch():
     assert x.type(dg.float64).dtype == dg.float64 and x.type("torch.IntTensor").dtype == dg.int32
 
 
+EDGE = {   # on an empty (0, 3) tensor and a 0-d tensor
+    "sort": lambda L, x: L.sort(x, 0).values, "cumsum": lambda L, x: L.cumsum(x, 0),
+    "cumprod": lambda L, x: L.cumprod(x, -1), "topk": lambda L, x: L.topk(x, 0, 0),
+    "gather": lambda L, x: L.gather(x, -1, L.zeros((0,) * x.ndim, dtype=L.int64)), "norm": lambda L, x: L.norm(x),
+    "einsum": lambda L, x: L.einsum("...->", x), "roll": lambda L, x: L.roll(x, 2),
+    "repeat": lambda L, x: x.repeat(2, *x.shape), "unbind": lambda L, x: L.unbind(x.reshape(-1), 0),
+    "masked_select": lambda L, x: L.masked_select(x, x > 0), "nonzero": lambda L, x: L.nonzero(x),
+    "any": lambda L, x: L.any(x, 0), "median": lambda L, x: L.median(x, -1), "kthvalue": lambda L, x: L.kthvalue(x, 1, -1),
+    "mode": lambda L, x: L.mode(x, -1, keepdim=True), "argsort": lambda L, x: L.argsort(x, 0),
+    "count_nonzero": lambda L, x: L.count_nonzero(x), "unique": lambda L, x: L.unique(x, return_counts=True),
+    "scatter_add": lambda L, x: L.scatter_add(x, 0, L.zeros(x.shape, dtype=L.int64), x),
+}
+
+
+@pytest.mark.parametrize("shape", [(0, 3), ()], ids=["empty", "0d"])
+@pytest.mark.parametrize("name", EDGE)
+def test_empty_and_zero_dim_inputs_match_torch(name, shape):
+    x, tx = both(np.full(shape, 1.5, np.float32))
+    agree(EDGE[name](dg, x), EDGE[name](torch, tx))
+
+
 ERRORS = [
     (lambda: dg.gather(dg.zeros(2, 3), 1, dg.tensor([[0]], dtype=dg.int32)), TypeError, "int64"),
     (lambda: dg.gather(dg.zeros(2, 3), 1, dg.tensor([[3]])), IndexError, r"\[0, 3\)"),
@@ -470,7 +492,8 @@ ERRORS = [
     (lambda: dg.topk(dg.zeros(3), 4), ValueError, r"\[0, 3\]"),
     (lambda: dg.kthvalue(dg.zeros(3), 0), ValueError, r"\[1, 3\]"),
     (lambda: dg.sort(dg.zeros(3), 1), ValueError, "out of range"),
-    (lambda: dg.median(dg.zeros(0)), ValueError, "empty"),
+    (lambda: dg.median(dg.zeros(0)), ValueError, "size 0"),
+    (lambda: dg.mode(dg.zeros(2, 0)), ValueError, "size 0"),
     (lambda: dg.quantile(dg.zeros(3), 1.5), ValueError, r"\[0, 1\]"),
     (lambda: dg.quantile(dg.tensor([1, 2]), 0.5), TypeError, "floating"),
     (lambda: dg.quantile(dg.zeros(2), dg.tensor(0.5, dtype=dg.float64)), TypeError, "q must have"),
@@ -482,6 +505,8 @@ ERRORS = [
     (lambda: dg.t(dg.zeros(2, 3, 4)), ValueError, "at most 2"),
     (lambda: dg.repeat(dg.zeros(2, 3), 2), ValueError, "at least one per dimension"),
     (lambda: dg.roll(dg.zeros(2, 3), (1, 2)), ValueError, "one int"),
+    (lambda: dg.roll(dg.tensor(1.0), 1, 0), ValueError, "0-dimensional"),
+    (lambda: dg.unbind(dg.tensor(1.0)), ValueError, "0-dimensional"),
     (lambda: dg.tril(dg.zeros(3)), ValueError, "at least 2"),
     (lambda: dg.diagonal(dg.zeros(2, 3), 0, 1, -1), ValueError, "differ"),
     (lambda: dg.diag(dg.zeros(2, 3, 4)), ValueError, "1-D or 2-D"),

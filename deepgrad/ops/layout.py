@@ -18,6 +18,8 @@ from .unary import astype
 def _axis(dim, x, op):
     if not isinstance(dim, int) or isinstance(dim, bool):
         raise TypeError(f"{op}: dim must be an int, got {dim!r}")
+    if x.ndim == 0:
+        raise ValueError(f"{op}: dim {dim} given but the tensor is 0-dimensional")
     (a,) = normalize_axes(dim, x.ndim, op)
     return a
 

@@ -173,9 +173,10 @@ def einsum(equation, *operands):
     sizes = {}
     for x, t in pairs:
         for c, n in zip(t, x.shape):
-            if sizes.get(c, 1) != 1 and n not in (1, sizes[c]):
+            if sizes.get(c, 1) == 1:
+                sizes[c] = n
+            elif n not in (1, sizes[c]):
                 raise ValueError(f"einsum: label {c!r} has sizes {sizes[c]} and {n} in {equation!r}")
-            sizes[c] = max(sizes.get(c, 1), n)
     xs, terms = [], []
     for i, (x, t) in enumerate(pairs):
         x = x.expand(tuple(sizes[c] for c in t))                  # sizes of 1 broadcast

@@ -176,7 +176,7 @@ def masked_select(input, mask):
     except ValueError:
         raise ValueError(f"masked_select: shapes {tuple(x.shape)} and {tuple(mask.shape)} (mask) cannot be "
                          "broadcast together") from None
-    return getitem(x.expand(shape), mask.expand(shape))
+    return getitem(x.expand(shape).reshape(-1), mask.expand(shape).reshape(-1))
 
 
 def nonzero(input, *, as_tuple=False):

@@ -79,6 +79,13 @@ def _slice_positions(x, axis, pick):
                     if x.ndim else chosen.reshape(()))
 
 
+def _nonempty(x, axis, op):
+    """``axis``, after checking that the slices along it have elements."""
+    if x.ndim and x.shape[axis] == 0:
+        raise ValueError(f"{op}: cannot reduce dimension {axis} of size 0 (tensor of shape {tuple(x.shape)})")
+    return axis
+
+
 def _constant_rank(rank):
     return lambda n, s, order: backend.xp_of(s).full(s.shape[:-1], rank(n))
 
@@ -104,12 +111,11 @@ def median(input, dim=None, keepdim=False):
     """The lower median: of all elements (a 0-d tensor) when ``dim`` is None, else (values, indices)
     along ``dim``. NaN wherever the elements include NaN."""
     x = lift(input)
-    if x.numel() == 0:
-        raise ValueError(f"median: cannot take the median of an empty tensor of shape {tuple(x.shape)}")
     if dim is None:
         flat = x.reshape(-1)
+        _nonempty(flat, 0, "median")
         return _take(flat, 0, _slice_positions(flat, 0, _lower_median), False).values
-    axis = _dim(x, dim, "median")
+    axis = _nonempty(x, _dim(x, dim, "median"), "median")
     return _take(x, axis, _slice_positions(x, axis, _lower_median), keepdim)
 
 
@@ -130,9 +136,7 @@ def mode(input, dim=-1, keepdim=False):
     """(values, indices): the most frequent value along ``dim`` (the smallest if several are) and its
     last position."""
     x = lift(input)
-    axis = _dim(x, dim, "mode")
-    if x.numel() == 0:
-        raise ValueError(f"mode: cannot take the mode of an empty tensor of shape {tuple(x.shape)}")
+    axis = _nonempty(x, _dim(x, dim, "mode"), "mode")
     return _take(x, axis, _slice_positions(x, axis, _most_frequent), keepdim)
 
 
