@@ -2,8 +2,9 @@
 from .activation import elu, gelu, leaky_relu, softplus
 from .binary import (add, div, eq, equal, ge, gt, le, logical_and, logical_or, lt, maximum, minimum, mul, ne,
                      pow, sub)
+from .basics import clone, detach, is_floating_point, is_tensor, neg, numel
 from .creation import (arange, as_tensor, bernoulli, empty, empty_like, eye, from_numpy, full, full_like, linspace, ones,
-                       ones_like, rand, rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
+                       ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like)
 from .index import getitem
 from .layout import (chunk, diag, diagonal, meshgrid, moveaxis, movedim, narrow, repeat, roll, t, tile, tril, triu,
                      type_as, unbind, unflatten, view_as)
@@ -31,4 +32,5 @@ clamp = clip
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in
            ("activation", "binary", "common", "creation", "index", "linalg", "methods", "reduce", "shape", "unary",
-            "api_methods", "layout", "logical", "norms", "pointwise", "products", "scan", "selection", "sorting")]
+            "api_methods", "basics", "inplace", "layout", "logical", "norms", "pointwise", "products", "scan",
+            "selection", "sorting")]

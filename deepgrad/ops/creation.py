@@ -135,6 +135,14 @@ def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None,
     return Tensor.wrap(_gen(generator).integers(low, high, size).astype(backend.as_dtype(dtype) or backend.int64))
 
 
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """A random permutation of 0 .. n-1 (int64 unless ``dtype`` says otherwise)."""
+    backend.check_device(device, "randperm")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"randperm: n must be a non-negative int, got {n!r}")
+    return _make(_gen(generator).permutation(n).astype(backend.as_dtype(dtype) or backend.int64), requires_grad)
+
+
 def bernoulli(p, generator=None):
     """0/1 samples, 1 with probability ``p`` elementwise (``p`` a tensor of probabilities)."""
     p = p if isinstance(p, Tensor) else Tensor(p)

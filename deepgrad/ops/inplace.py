@@ -5,7 +5,7 @@ from .. import backend
 from ..autograd.function import is_grad_enabled
 from ..autograd.inplace import update
 from ..autograd.tensor import Tensor
-from . import binary, creation, unary
+from . import binary, creation, selection, unary
 from .common import constant
 
 
@@ -64,6 +64,7 @@ INPLACE = {
     "clamp_": unary.clip, "clip_": unary.clip,
     "zero_": lambda x: _filled(x, 0), "fill_": _filled, "copy_": lambda x, src: src,
     "uniform_": _uniform, "normal_": _normal, "masked_fill_": _masked_fill,
+    "scatter_": selection.scatter, "scatter_add_": selection.scatter_add,
 }
 OPERATORS = {"__iadd__": "add_", "__isub__": "sub_", "__imul__": "mul_", "__itruediv__": "div_",
              "__ipow__": "pow_"}

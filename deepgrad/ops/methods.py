@@ -3,7 +3,7 @@ defined in the autograd layer so that imports keep pointing down."""
 from .. import backend
 from ..autograd.function import apply
 from ..autograd.tensor import Tensor
-from . import activation, api_methods, binary, index, inplace, linalg, reduce, shape, unary
+from . import activation, api_methods, basics, binary, index, inplace, linalg, reduce, shape, unary
 from .common import NO_PARAMS, lift
 
 np = backend.numpy
@@ -123,6 +123,7 @@ METHODS = {
 
 
 METHODS.update(inplace.METHODS)
+METHODS.update(basics.METHODS)
 METHODS.update(api_methods.METHODS)
 
 
