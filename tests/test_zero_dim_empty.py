@@ -510,8 +510,6 @@ EMPTY_BATCH = [
 ]
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="nn.functional (_args.check_input, batch_norm) refuses an empty batch, which torch accepts")
 @pytest.mark.parametrize("label, fn, t_fn", [pytest.param(*e, id=e[0]) for e in EMPTY_BATCH])
 def test_functional_on_an_empty_batch(label, fn, t_fn):
     check_forward(Case(label, "batch=0", fn, t_fn, ((0, 3, 4, 4),)), np.float32)
@@ -554,3 +552,19 @@ def test_reductions_over_random_axes(reduction, dtype):
             case.dg_fn(dg.zeros(shape))
         return
     check_all(case, dtype, jvp=not (op == "logsumexp" and group_size(shape, dim) == 0))
+
+
+@pytest.mark.parametrize("name", ["lenet5", "resnet20", "mlp"])
+def test_whole_models_take_an_empty_batch(name):
+    """A last batch of zero samples (issue 18): empty logits, zero gradients, running statistics untouched."""
+    model = dg.models.get_model(name)
+    model.train()
+    shape = {"lenet5": (0, 1, 28, 28), "resnet20": (0, 3, 32, 32), "mlp": (0, 784)}[name]
+    buffers = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    out = model(dg.zeros(*shape))
+    assert out.shape == (0, 10)
+    out.sum().backward()
+    assert all(p.grad is None or not p.grad.numpy().any() for p in model.parameters())
+    for k, v in model.state_dict().items():
+        if "running" in k:
+            np.testing.assert_array_equal(v.numpy(), buffers[k])

@@ -25,8 +25,8 @@ def check_input(op, x, nd, what="input"):
     if x.ndim != nd + 2:
         raise ValueError(f"{op}: expected {what} of shape (N, C, {', '.join('LHW'[-nd:] if nd < 3 else 'DHW')}) "
                          f"or unbatched (C, ...), i.e. {nd + 2} or {nd + 1} dimensions, got shape {x.shape}")
-    if x.data.size == 0:
-        raise ValueError(f"{op}: {what} of shape {x.shape} is empty")
+    if 0 in x.shape[1:]:          # an empty batch is fine (empty output), as in PyTorch
+        raise ValueError(f"{op}: {what} of shape {x.shape} is empty in a non-batch dimension")
     return x, True
 
 

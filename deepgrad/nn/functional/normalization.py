@@ -52,18 +52,19 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         _check_channels(op, name, t, c)
     axes = (0,) + tuple(range(2, x.ndim))
     if training:
-        n = x.data.size // c
-        if n <= 1:
+        n = x.data.size // c if c else 0
+        if n == 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input size {x.shape}")
         y = normalize(x, axes, eps)
-        if running_mean is not None or running_var is not None:
+        if n and (running_mean is not None or running_var is not None):   # an empty batch leaves them as they are
             mean, var = _batch_statistics(x, axes)
-        if running_mean is not None:
-            running_mean.data[...] = ((1 - momentum) * running_mean.data + momentum * mean).astype(running_mean.dtype)
-        if running_var is not None:
-            unbiased = var * (n / (n - 1))
-            running_var.data[...] = ((1 - momentum) * running_var.data
-                                     + momentum * unbiased).astype(running_var.dtype)
+            if running_mean is not None:
+                running_mean.data[...] = ((1 - momentum) * running_mean.data
+                                          + momentum * mean).astype(running_mean.dtype)
+            if running_var is not None:
+                unbiased = var * (n / (n - 1))
+                running_var.data[...] = ((1 - momentum) * running_var.data
+                                         + momentum * unbiased).astype(running_var.dtype)
     else:
         if running_mean is None or running_var is None:
             raise ValueError(f"{op}: running_mean and running_var must be given when training=False")

@@ -185,7 +185,7 @@ def _adaptive_max(nd, input, output_size, return_indices):
         per_axis.append(cand.reshape(shape))
     flat = _flat_positions(x.shape, per_axis).reshape(size + (-1,))
     n, c = x.shape[:2]
-    values = x.data.reshape(n, c, -1)[:, :, flat]
+    values = x.data.reshape(n, c, math.prod(x.shape[2:]))[:, :, flat]      # (not -1: n may be 0)
     arg = values.argmax(axis=-1)
     index = xp.take_along_axis(xp.broadcast_to(flat, (n, c) + flat.shape), arg[..., None], axis=-1)[..., 0]
     y = prim.gather(x, index)
