@@ -24,17 +24,28 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _update(self, p, theta, g, group):
-        g, owned = _apply_weight_decay(g, theta, group["weight_decay"], group["maximize"])
+        owned = group["maximize"]           # g is a new array, ours to update in place
+        if group["weight_decay"] != 0:
+            g, owned = _apply_weight_decay(g, theta, group["weight_decay"], owned)
         momentum = group["momentum"]
         if momentum != 0:
             state = self.state[p]
             buf = state.get("momentum_buffer")
             if buf is None:
-                b = g if owned else g.copy()
+                b = g.copy()
                 state["momentum_buffer"] = Tensor.wrap(b.reshape(p.shape))
             else:
                 b = _nd(buf.data)
                 b *= momentum
                 b += g if group["dampening"] == 0 else (1 - group["dampening"]) * g
-            g = g + momentum * b if group["nesterov"] else b
-        theta -= group["lr"] * g
+            if not group["nesterov"]:
+                g, owned = b, False
+            elif owned:
+                g += momentum * b
+            else:
+                g, owned = g + momentum * b, True
+        if owned:
+            g *= group["lr"]
+            theta -= g
+        else:
+            theta -= group["lr"] * g
