@@ -19,7 +19,8 @@ RUN = ["--model", "mlp", "--epochs", "3", "--batch-size", "8", "--quiet", "--no-
 
 def deepgrad(*args, cwd=None, fault=None, **kwargs):
     """Run the real command; returns the CompletedProcess (text)."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([FAULTS, os.getcwd()]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([FAULTS, os.getcwd()]),
+               PYTHONWARNINGS="error::RuntimeWarning")          # no NumPy warning may leak out of deepgrad
     if fault:
         env["DEEPGRAD_FAULT"] = fault
     return subprocess.run([sys.executable, "-m", "deepgrad", *map(str, args)], capture_output=True, text=True,
