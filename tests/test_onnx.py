@@ -326,14 +326,17 @@ def _checkpoint(tmp_path, name="lenet5"):
     """A checkpoint as ``deepgrad train`` writes it (its config records how to rebuild the model)."""
     from deepgrad.train import recipes, save_checkpoint
     model, target = recipes.build_model(name, 10, (1, 8, 8))
-    config = {"model": name, "classes": [str(i) for i in range(10)], "in_shape": [1, 8, 8], "input": list(target)}
+    from deepgrad.train.run import DEFAULTS
+    config = {**DEFAULTS, "model": name, "classes": [str(i) for i in range(10)], "in_shape": [1, 8, 8],
+              "input": list(target), "mean": [0.0], "std": [1.0]}
     path = tmp_path / "best.safetensors"
     save_checkpoint(str(path), model, config=config)
     return path
 
 
 def test_cli_export(tmp_path, capsys):
-    from deepgrad.cli import _load_run, main
+    from deepgrad.cli import main
+    from deepgrad.train.run import load_run
     ckpt = _checkpoint(tmp_path)
     out = tmp_path / "model.onnx"
     assert main(["export", str(ckpt), "--onnx", str(out)]) == 0
@@ -341,11 +344,12 @@ def test_cli_export(tmp_path, capsys):
     proto = onnx.load(str(out))
     onnx.checker.check_model(proto)
     assert _batch_dim(proto).dim_param == "N"
-    model, config = _load_run(str(ckpt))
+    model, config = load_run(str(ckpt))
     x = dg.randn(5, *config["input"])
     got = _session(proto).run(None, {"input": x.numpy()})[0]
     np.testing.assert_allclose(got, _eager(model, x)[0], **TOL)
-    assert main(["export", str(ckpt), "--onnx", str(out), "--static-batch", "--opset", "18"]) == 0
+    assert main(["export", str(ckpt), "--onnx", str(out), "--static-batch", "--opset", "18"]) == 2   # exists
+    assert main(["export", str(ckpt), "--onnx", str(out), "--static-batch", "--opset", "18", "--overwrite"]) == 0
     assert _batch_dim(onnx.load(str(out))).dim_value == 2
 
 
