@@ -75,7 +75,7 @@ def loaders(workers):
                                                    T.Normalize((MEAN,), (STD,))]))
     extra = {"persistent_workers": True} if workers else {}
     ours = DataLoader(train, batch_size=BATCH, shuffle=True, num_workers=workers, **extra)
-    theirs = torch.utils.data.DataLoader(TorchMNIST(train.data, train.targets), batch_size=BATCH, shuffle=True,
+    theirs = torch.utils.data.DataLoader(TorchMNIST(train.array, train.targets), batch_size=BATCH, shuffle=True,
                                          num_workers=workers, collate_fn=as_is, **extra)
     return ours, theirs
 

@@ -23,7 +23,7 @@ def build_one(framework):
         import deepgrad as lib
 
         def update(p):
-            p.data -= LR * p.grad.data
+            p.array -= LR * p.grad.array
 
     rng = np.random.default_rng(0)
     x0 = rng.standard_normal((BATCH, SIZES[0])).astype(np.float32)

@@ -18,7 +18,7 @@ def _outputs(f, xs):
 
 
 def _unit(like, i):
-    e = np.zeros(like.data.size, like.dtype)
+    e = np.zeros(like.array.size, like.dtype)
     if i is not None:
         e[i] = 1
     return Tensor.wrap(e.reshape(like.shape))
@@ -27,15 +27,15 @@ def _unit(like, i):
 def _numerical_jacobians(f, xs, outs, eps):
     """J[k][j] of shape (outputs[j].size, xs[k].size), column by column with central differences:
     (f(x + eps·e_i) − f(x − eps·e_i)) / 2eps."""
-    jac = [[np.zeros((o.data.size, x.data.size)) for o in outs] for x in xs]
+    jac = [[np.zeros((o.array.size, x.array.size)) for o in outs] for x in xs]
     for k, x in enumerate(xs):
-        flat = x.data.reshape(-1)
+        flat = x.array.reshape(-1)
         for i in range(flat.size):
             orig = flat[i].copy()
             flat[i] = orig + eps
-            plus = [o.data.astype(np.float64).reshape(-1) for o in _outputs(f, xs)[0]]
+            plus = [o.array.astype(np.float64).reshape(-1) for o in _outputs(f, xs)[0]]
             flat[i] = orig - eps
-            minus = [o.data.astype(np.float64).reshape(-1) for o in _outputs(f, xs)[0]]
+            minus = [o.array.astype(np.float64).reshape(-1) for o in _outputs(f, xs)[0]]
             flat[i] = orig
             for j, (p, m) in enumerate(zip(plus, minus)):
                 jac[k][j][:, i] = (p - m) / (2 * eps)
@@ -44,26 +44,26 @@ def _numerical_jacobians(f, xs, outs, eps):
 
 def _reverse_jacobians(f, xs, outs):
     """Row by row: one VJP per output element (seed 三, reverse mode)."""
-    jac = [[np.zeros((o.data.size, x.data.size)) for o in outs] for x in xs]
+    jac = [[np.zeros((o.array.size, x.array.size)) for o in outs] for x in xs]
     out, fn = vjp(f, *xs)
     out_flat, out_tree = tree_flatten(out)
     for j, o in enumerate(out_flat):
-        for e in range(o.data.size):
+        for e in range(o.array.size):
             cts = [_unit(oo, e if jj == j else None) for jj, oo in enumerate(out_flat)]
             for k, g in enumerate(fn(tree_unflatten(out_tree, cts))):
-                jac[k][j][e, :] = g.data.reshape(-1)
+                jac[k][j][e, :] = g.array.reshape(-1)
     return jac
 
 
 def _forward_jacobians(f, xs, outs):
     """Column by column: one JVP per input element (seed 三, forward mode)."""
-    jac = [[np.zeros((o.data.size, x.data.size)) for o in outs] for x in xs]
+    jac = [[np.zeros((o.array.size, x.array.size)) for o in outs] for x in xs]
     for k, x in enumerate(xs):
-        for i in range(x.data.size):
+        for i in range(x.array.size):
             tangents = tuple(_unit(xx, i if kk == k else None) for kk, xx in enumerate(xs))
             _, tan = jvp(f, tuple(xs), tangents)
             for j, t in enumerate(tree_flatten(tan)[0]):
-                jac[k][j][:, i] = t.data.reshape(-1)
+                jac[k][j][:, i] = t.array.reshape(-1)
     return jac
 
 
@@ -78,7 +78,7 @@ def gradcheck(f, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, c
             raise TypeError(f"gradcheck: input {k} must be a Tensor, got {type(x).__name__}")
         if x.dtype != backend.float64:
             raise TypeError(f"gradcheck: input {k} has dtype {x.dtype}; finite differences need float64")
-    xs = [Tensor.wrap(x.data.copy()) for x in inputs]
+    xs = [Tensor.wrap(x.array.copy()) for x in inputs]
     outs, _ = _outputs(f, xs)
     numeric = _numerical_jacobians(f, xs, outs, eps)
     modes = []
@@ -109,7 +109,7 @@ def gradgradcheck(f, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3, 
     """Check second derivatives: gradcheck the map (inputs, cotangents) -> VJP of ``f``. That compares
     reverse-over-reverse and forward-over-reverse derivatives with finite differences."""
     inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
-    outs, _ = _outputs(f, [Tensor.wrap(x.data.copy()) for x in inputs])
+    outs, _ = _outputs(f, [Tensor.wrap(x.array.copy()) for x in inputs])
     if grad_outputs is None:
         rng = np.random.default_rng(seed)
         grad_outputs = tuple(Tensor.wrap(rng.standard_normal(o.shape)) for o in outs)

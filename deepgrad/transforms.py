@@ -30,7 +30,7 @@ def _track(x):
 
 def _plain(t):
     """``t`` without its reverse-mode history, keeping forward-mode tangents."""
-    out = Tensor.wrap(t.data)
+    out = Tensor.wrap(t.array)
     out._fw = t._fw
     return out
 
@@ -119,11 +119,11 @@ def value_and_grad(f, argnums=0, has_aux=False):
         nums = _argnums_tuple(argnums, len(args), "grad")
         result = vjp(_with_args(f, args, nums), *[args[a] for a in nums], has_aux=has_aux)
         out, fn = result[0], result[1]
-        if not isinstance(out, Tensor) or out.data.size != 1 or out.ndim != 0:
+        if not isinstance(out, Tensor) or out.array.size != 1 or out.ndim != 0:
             got = out.shape if isinstance(out, Tensor) else type(out).__name__
             raise TypeError(f"grad requires a function with a scalar (shape ()) output, got {got}; "
                             "use jacrev or vjp for other outputs")
-        grads = fn(Tensor.wrap(backend.xp_of(out.data).ones((), out.dtype)))
+        grads = fn(Tensor.wrap(backend.xp_of(out.array).ones((), out.dtype)))
         grads = grads[0] if isinstance(argnums, int) else grads
         return ((out, result[2]), grads) if has_aux else (out, grads)
     return wrapped
@@ -171,7 +171,7 @@ def jvp(f, primals, tangents, has_aux=False):
 
 
 def _basis(x, i):
-    e = backend.xp_of(x.data).zeros(x.data.size, x.dtype)
+    e = backend.xp_of(x.array).zeros(x.array.size, x.dtype)
     e[i] = 1
     return Tensor.wrap(e.reshape(x.shape))
 
@@ -198,7 +198,7 @@ def jacfwd(f, argnums=0, has_aux=False):
         columns, out, aux = [], None, None
         for k, x in enumerate(xs):
             cols = []
-            for i in range(x.data.size):
+            for i in range(x.array.size):
                 tangents = [_basis(x, i) if j == k else zeros(*y.shape, dtype=y.dtype) for j, y in enumerate(xs)]
                 result = jvp(g_flat, tuple(xs), tuple(tangents), has_aux=has_aux)
                 out, tan = result[0], result[1]
@@ -235,7 +235,7 @@ def jacrev(f, argnums=0, has_aux=False):
         jac_per_out = []
         for j, o in enumerate(out_flat):
             rows = []
-            for i in range(o.data.size):
+            for i in range(o.array.size):
                 cts = [_basis(o, i) if jj == j else zeros(*oo.shape, dtype=oo.dtype) for jj, oo in enumerate(out_flat)]
                 rows.append(tree_flatten(fn(tree_unflatten(out_tree, cts)))[0])
             per_leaf = []

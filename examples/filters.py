@@ -123,7 +123,7 @@ def learn_a_filter(steps=300, lr=0.5, seed=0):
         w.grad = None
         loss.backward()
         with dg.no_grad():
-            w.data -= lr * w.grad.data
+            w.array -= lr * w.grad.array
     print(f"\nlearned kernel after {steps} gradient steps: {np.round(w.numpy(), 4)}  "
           f"(target [1/3, 1/3, 1/3], final loss {loss.item():.2e})")
     return w.numpy()

@@ -89,7 +89,7 @@ def train(sizes=(2, 32, 32, 2), n_train=1000, n_test=1000, epochs=60, batch_size
             loss.backward()
             with dg.no_grad():
                 for p in flat:
-                    p.data -= lr * p.grad.data                 # θ ← θ − η ∂L/∂θ
+                    p.array -= lr * p.grad.array                 # θ ← θ − η ∂L/∂θ
                     p.grad = None
             total += loss.item() * len(idx)
         losses.append(total / n_train)

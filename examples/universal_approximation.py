@@ -81,8 +81,8 @@ def fit(f, dim, M, steps, lr=0.1, slope=10.0, n_train=None, seed=0, dtype=dg.flo
     y = dg.tensor(f(x_np), dtype=dtype)
     params = init_params(M, dim, slope=slope, dtype=dtype)
     beta1, beta2, eps = 0.9, 0.999, 1e-8
-    m = [np.zeros_like(p.data) for p in params]
-    s = [np.zeros_like(p.data) for p in params]
+    m = [np.zeros_like(p.array) for p in params]
+    s = [np.zeros_like(p.array) for p in params]
     history = []
     for t in range(1, steps + 1):
         loss = ((F(params, x) - y) ** 2).mean()
@@ -90,12 +90,12 @@ def fit(f, dim, M, steps, lr=0.1, slope=10.0, n_train=None, seed=0, dtype=dg.flo
         lr_t = lr * 0.5 * (1 + math.cos(math.pi * (t - 1) / steps))
         with dg.no_grad():
             for p, m_i, s_i in zip(params, m, s):
-                g = p.grad.data
+                g = p.grad.array
                 m_i *= beta1
                 m_i += (1 - beta1) * g
                 s_i *= beta2
                 s_i += (1 - beta2) * g * g
-                p.data -= lr_t * (m_i / (1 - beta1 ** t)) / (np.sqrt(s_i / (1 - beta2 ** t)) + eps)
+                p.array -= lr_t * (m_i / (1 - beta1 ** t)) / (np.sqrt(s_i / (1 - beta2 ** t)) + eps)
                 p.grad = None
         history.append(loss.item())
     return params, history

@@ -486,7 +486,7 @@ def test_backward_inputs_accepts_a_non_leaf():
 def test_clone_copies_memory_and_passes_gradients():
     x = dg.tensor([1.0, 2.0], requires_grad=True)
     c = x.clone()
-    c.data[0] = 5.0
+    c.array[0] = 5.0
     assert x.numpy()[0] == 1.0 and c.grad_fn.name() == "CopyBackward0"
     (c * 3).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])

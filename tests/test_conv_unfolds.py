@@ -49,7 +49,7 @@ def test_nothing_is_reused_outside_the_vjp(unfolds):
     x = dg.tensor(np.ones((2, 1, 4, 4)))
     w = dg.tensor(np.ones((1, 1, 3, 3)))
     first = F.conv2d(x, w).numpy().copy()
-    x.data[...] = 2.0                              # the same array, changed in place
+    x.array[...] = 2.0                              # the same array, changed in place
     np.testing.assert_array_equal(F.conv2d(x, w).numpy(), 2 * first)
     assert len(unfolds) == 2
 

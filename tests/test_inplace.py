@@ -161,7 +161,7 @@ def test_fill_uniform_normal_copy_respect_dtype_and_generator():
 
 
 def test_in_place_updates_of_the_gradient_buffer():
-    """p.grad.zero_() and p.grad.data.mul_: the usual gradient-clipping and accumulation habits."""
+    """p.grad.zero_() and p.grad.array.mul_: the usual gradient-clipping and accumulation habits."""
     w = dg.tensor([1.0, 2.0], requires_grad=True)
     (w * 3).sum().backward()
     w.grad.mul_(0.5)
@@ -169,3 +169,26 @@ def test_in_place_updates_of_the_gradient_buffer():
     w.grad.zero_()
     (w * 3).sum().backward()
     np.testing.assert_array_equal(w.grad.numpy(), [3.0, 3.0])
+
+
+def test_data_is_a_detached_tensor_sharing_memory_as_torch():
+    """The blitz tutorial's `f.data.sub_(f.grad.data * learning_rate)` and DCGAN's `m.weight.data.normal_(0, 0.02)`:
+    `.data` is a tensor cut off from the graph that writes into the parameter, unseen by autograd."""
+    results = []
+    for lib in (dg, torch):
+        w = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        (w * w).sum().backward()
+        d = w.data
+        assert type(d) is lib.Tensor and not d.requires_grad and d.is_leaf
+        w.data.sub_(w.grad.data * 0.1)                 # a leaf that requires grad, outside no_grad: allowed
+        y = w * 3
+        w.data.mul_(2)                                 # not tracked: no version error at backward
+        y.sum().backward()
+        w.data = lib.zeros(2)                          # new values, new shape
+        results.append([w.tolist(), w.grad.tolist(), w.requires_grad, w.is_leaf, tuple(w.shape)])
+    assert results[0] == results[1]
+    linear = dg.nn.Linear(3, 4)
+    linear.weight.data.normal_(0.0, 0.02)
+    assert isinstance(linear.weight, dg.nn.Parameter) and abs(linear.weight.numpy().std() - 0.02) < 0.02
+    with pytest.raises(TypeError, match="Tensor"):
+        linear.weight.data = 3.0

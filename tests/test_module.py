@@ -116,7 +116,7 @@ def test_assignment_rules():
 def test_state_dict_shares_memory_and_round_trips():
     d = lenet_like(nn)
     state = d.state_dict()
-    state["classifier.0.bias"].data[...] = 3.0                     # detached, but the same storage
+    state["classifier.0.bias"].array[...] = 3.0                     # detached, but the same storage
     np.testing.assert_array_equal(d.classifier[0].bias.numpy(), 3.0)
     assert not state["classifier.0.bias"].requires_grad
     other = lenet_like(nn)

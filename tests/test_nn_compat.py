@@ -523,7 +523,7 @@ def test_parameters_to_vector_and_back_as_torch():
     nn.utils.vector_to_parameters(vec, d.parameters())
     for a, b in zip(d.parameters(), t.parameters()):
         np.testing.assert_array_equal(a.numpy(), b.detach().numpy())
-    vec.data[0] = -1.0                                                          # views of vec, as torch's
+    vec.array[0] = -1.0                                                          # views of vec, as torch's
     assert d[0].weight.numpy()[0, 0] == -1.0
     with pytest.raises(TypeError, match="expected deepgrad.Tensor, but got: list"):
         nn.utils.vector_to_parameters([1.0], d.parameters())

@@ -142,11 +142,11 @@ def test_orthogonal_is_haar_distributed():
 # ------------------------------------------------------------------------------ in place, seeds
 def test_in_place_on_parameters():
     p = param(4, 3, dtype=dg.float64)
-    buffer = p.data
+    buffer = p.array
     for fn in (init.uniform_, init.normal_, init.xavier_uniform_, init.xavier_normal_, init.kaiming_uniform_,
                init.kaiming_normal_, init.orthogonal_, init.zeros_, init.ones_, init.eye_):
         out = fn(p)
-        assert out is p and p.data is buffer and p.dtype == dg.float64
+        assert out is p and p.array is buffer and p.dtype == dg.float64
         assert p.is_leaf and p.requires_grad and p.grad is None
     init.normal_(p)
     (p * 2).sum().backward()                        # still an ordinary trainable leaf

@@ -265,8 +265,8 @@ def test_batchnorm_cumulative_average_is_plain_mean():
 
 def test_batchnorm_eval_uses_running_stats_and_untracked_uses_batch():
     bn = nn.BatchNorm2d(2)
-    bn.running_mean.data[...] = [1.0, -2.0]
-    bn.running_var.data[...] = [4.0, 0.25]
+    bn.running_mean.array[...] = [1.0, -2.0]
+    bn.running_var.array[...] = [4.0, 0.25]
     bn.eval()
     x = rand(3, 2, 2, 2)
     mean, var = np.array([1.0, -2.0]).reshape(1, 2, 1, 1), np.array([4.0, 0.25]).reshape(1, 2, 1, 1)
@@ -416,7 +416,7 @@ def test_normalization_default_init():
     ln = nn.LayerNorm((2, 3))
     np.testing.assert_array_equal(ln.weight.numpy(), np.ones((2, 3)))
     np.testing.assert_array_equal(ln.bias.numpy(), np.zeros((2, 3)))
-    bn.running_mean.data[...] = 3
+    bn.running_mean.array[...] = 3
     bn(dg.randn(4, 5, 2, 2))
     bn.reset_running_stats()
     assert bn.num_batches_tracked.item() == 0 and (bn.running_mean.numpy() == 0).all()
@@ -581,8 +581,8 @@ def test_subsampling_lenet_s2_facts():
     _check_uniform(ws, 2.4 / 4, "Subsampling weight")               # U(-2.4/F, 2.4/F), F = 4
     # the sum pooling: a map of ones gives w·4 + b everywhere
     s = nn.Subsampling(1)
-    s.weight.data[...] = 0.5
-    s.bias.data[...] = -1.0
+    s.weight.array[...] = 0.5
+    s.bias.array[...] = -1.0
     np.testing.assert_allclose(s(dg.ones(1, 1, 4, 4)).numpy(), 0.5 * 4 - 1.0)
     a = nn.ScaledTanh()(dg.tensor([1.0, -1.0, 0.0])).numpy()
     np.testing.assert_allclose(a, [1.0, -1.0, 0.0], atol=2e-4)       # LeCun's f(±1) = ±1
@@ -640,12 +640,12 @@ def test_basic_block_and_bottleneck_structure():
 def test_residual_is_f_plus_x():
     """Seed 4.4.4: the unit outputs f(x) + x; with f = 0 it is the identity, and its Jacobian is I + f'."""
     body = nn.Linear(4, 4)
-    body.weight.data[...] = 0
-    body.bias.data[...] = 0
+    body.weight.array[...] = 0
+    body.bias.array[...] = 0
     unit = nn.Residual(body)
     x = dg.tensor(rand(3, 4), requires_grad=True)
     np.testing.assert_allclose(unit(x).numpy(), x.numpy())
-    body.weight.data[...] = rand(4, 4)
+    body.weight.array[...] = rand(4, 4)
     jac = dg.jacrev(lambda v: unit(v))(dg.tensor(rand(4)))
     np.testing.assert_allclose(jac.numpy(), np.eye(4) + body.weight.numpy(), rtol=1e-6)
     proj = nn.Residual(nn.Linear(4, 6), shortcut=nn.Linear(4, 6, bias=False), activation=nn.ReLU())
@@ -672,10 +672,10 @@ def test_highway_gate_bias_and_carry():
     assert isinstance(hw.activation, nn.Tanh)
     # a gate that is fully closed carries x; fully open gives H(x)
     x = dg.tensor(rand(3, 6))
-    hw.gate.weight.data[...] = 0
-    hw.gate.bias.data[...] = -60
+    hw.gate.weight.array[...] = 0
+    hw.gate.bias.array[...] = -60
     np.testing.assert_allclose(hw(x).numpy(), x.numpy(), atol=1e-6)
-    hw.gate.bias.data[...] = 60
+    hw.gate.bias.array[...] = 60
     np.testing.assert_allclose(hw(x).numpy(), np.tanh(x.numpy() @ hw.transform.weight.numpy().T
                                                       + hw.transform.bias.numpy()), atol=1e-6)
     assert sum(p.numel() for p in hw.parameters()) == 2 * (6 * 6 + 6)

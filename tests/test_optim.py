@@ -212,7 +212,7 @@ def test_state_dict_round_trip_continues_identically(name, kwargs):
     assert opt2.param_groups[0]["params"][0] is W2
     for i, p in enumerate((W2, c2)):     # the loaded state is a copy, not the saved arrays
         for key, value in opt2.state[p].items():
-            assert value.data is not saved["state"][i][key].data
+            assert value.array is not saved["state"][i][key].array
     for step in range(10, 20):
         for o, (w, b) in ((opt, (W, c)), (opt2, (W2, c2))):
             o.zero_grad()
@@ -233,7 +233,7 @@ def test_load_state_dict_casts_state_to_parameter_dtype_and_checks_groups():
     opt32 = optim.Adam([W32], lr=0.1)
     opt32.load_state_dict(sd)
     assert opt32.state[W32]["exp_avg"].dtype == np.float32
-    assert opt32.state[W32]["step"].dtype == np.float32 and float(opt32.state[W32]["step"].data) == 1.0
+    assert opt32.state[W32]["step"].dtype == np.float32 and float(opt32.state[W32]["step"].array) == 1.0
     with pytest.raises(ValueError, match="different number of parameter groups"):
         optim.Adam([{"params": [dg.ones(1, requires_grad=True)]}, {"params": [dg.ones(1, requires_grad=True)]}]
                    ).load_state_dict(sd)
@@ -262,17 +262,17 @@ def test_updates_are_in_place_and_outside_the_graph():
                     (optim.Adamax, {}), (optim.NAdam, dict(weight_decay=0.1)),
                     (optim.RAdam, dict(decoupled_weight_decay=True, weight_decay=0.1))]:
         opt = cls([W], **kw)
-        data = W.data
+        data = W.array
         for _ in range(3):
             opt.zero_grad()
             (W * W).sum().backward()
-            grad = W.grad.data.copy()
+            grad = W.grad.array.copy()
             opt.step()
-            np.testing.assert_array_equal(W.grad.data, grad)     # the gradient is not modified
-        state_arrays = {k: v.data for k, v in opt.state[W].items()}
+            np.testing.assert_array_equal(W.grad.array, grad)     # the gradient is not modified
+        state_arrays = {k: v.array for k, v in opt.state[W].items()}
         opt.step()
-        assert W.data is data and W.is_leaf and W.grad_fn is None
-        assert all(opt.state[W][k].data is a for k, a in state_arrays.items())
+        assert W.array is data and W.is_leaf and W.grad_fn is None
+        assert all(opt.state[W][k].array is a for k, a in state_arrays.items())
 
 
 def test_zero_grad():

@@ -86,12 +86,12 @@ def test_fold_constants_evaluates_constant_equations_only():
                     eq(binary._add, [x, s], out),       # reads the input: kept
                     eq(unary._exp, [ext], e2),          # an external (read by reference): kept
                     eq(binary._add, [out, e2], y)],
-              [y], {k: np.array([0.0, 1.0, 2.0], f32), ext: param.data}, externals={ext: param})
+              [y], {k: np.array([0.0, 1.0, 2.0], f32), ext: param.array}, externals={ext: param})
     folded = passes.fold_constants(g)
     assert names(folded) == ["add", "exp", "add"]
     np.testing.assert_allclose(folded.constants[s], np.exp([0.0, 1.0, 2.0]) * [0.0, 1.0, 2.0], rtol=1e-6)
     xs = np.ones(3, f32)
-    np.testing.assert_array_equal(run(folded, xs, param.data)[0], run(g, xs, param.data)[0])
+    np.testing.assert_array_equal(run(folded, xs, param.array)[0], run(g, xs, param.array)[0])
 
 
 def test_a_guard_on_constants_is_checked_once_and_dropped():

@@ -61,7 +61,7 @@ def test_closed_over_tensors_are_constants_read_by_reference():
     graph = dg.trace(lambda x: x @ w, x)
     assert len(graph.inputs) == 1 and list(graph.externals.values()) == [w]
     close(f(x), x @ w)
-    w.data *= 2                      # an in-place update (an optimiser step) is seen without retracing
+    w.array *= 2                      # an in-place update (an optimiser step) is seen without retracing
     close(f(x), x @ w)
     assert f.traces == 1
 
@@ -106,7 +106,7 @@ def test_boolean_masks_guard_their_data_dependent_shape():
 
 
 def test_library_numpy_on_tensor_data_is_recorded_so_new_inputs_are_right():
-    """ReLU's, max's and max-pooling's derivatives compute masks from ``x.data``: the trace records those
+    """ReLU's, max's and max-pooling's derivatives compute masks from ``x.array``: the trace records those
     NumPy operations, so the compiled gradient is right for inputs other than the example."""
     def loss(x, w):
         h = F.max_pool2d(F.conv2d(x, w, padding=1).relu(), 2)
@@ -207,7 +207,7 @@ def test_in_place_mutation_of_a_traced_input_is_an_error():
     assert "in-place mutation of a traced input" in msg and f"{HERE}:{_line_of('# setitem-line')}" in msg
 
     def through_data(x):
-        x.data += 1
+        x.array += 1
         return x
     assert "in-place mutation of a traced input" in _error(through_data, dg.randn(3))
 
@@ -215,7 +215,7 @@ def test_in_place_mutation_of_a_traced_input_is_an_error():
 def test_writing_a_traced_value_into_a_plain_array_is_an_error():
     def f(x):
         buffer = np.zeros(3, np.float32)
-        buffer[:] = x.data
+        buffer[:] = x.array
         return dg.tensor(buffer)
     assert "conversion of a traced value to a NumPy array" in _error(f, dg.randn(3))
 

@@ -92,7 +92,7 @@ def test_interrupt_mid_epoch_saves_and_resume_is_exact(tmp_path, monkeypatch):
 def test_nan_loss_stops_naming_the_step_and_the_last_checkpoint(tmp_path):
     trainer = _trainer(str(tmp_path))
     trainer.fit(1)
-    trainer.model[0].weight.data[0, 0] = np.nan     # what a diverging run ends up with
+    trainer.model[0].weight.array[0, 0] = np.nan     # what a diverging run ends up with
     with pytest.raises(NonFiniteLoss, match=r"at step \d+ \(epoch 2\).*epoch-001.safetensors"):
         trainer.fit(3)
 

@@ -50,7 +50,7 @@ def _is_edge(shape):
 def assert_arrays(tree, what):
     for k, leaf in enumerate(_opcheck.leaves(tree)):
         if isinstance(leaf, dg.Tensor):
-            assert type(leaf.data) is np.ndarray, f"{what}[{k}]: data is a {type(leaf.data).__name__}, not an array"
+            assert type(leaf.array) is np.ndarray, f"{what}[{k}]: data is a {type(leaf.array).__name__}, not an array"
 
 
 @pytest.fixture(autouse=True)
@@ -67,7 +67,7 @@ def arrays_only(monkeypatch):
 
 def test_a_numpy_scalar_result_is_caught():
     t = dg.tensor(1.0)
-    t.data = np.float32(1.0)    # what NumPy returns for 0-d arithmetic
+    t.array = np.float32(1.0)    # what NumPy returns for 0-d arithmetic
     with pytest.raises(AssertionError, match="float32, not an array"):
         _opcheck.assert_same(t, torch.tensor(1.0), _opcheck.FORWARD_TOL[np.float32], "out")
 

@@ -67,7 +67,7 @@ class _Custom(Primitive):
 
     def __init__(self, cls, ctx, positions, n_args, outputs):
         self.cls, self.ctx, self.positions, self.n_args = cls, ctx, positions, n_args
-        self.layout = None if len(outputs) == 1 else (tuple(o.data.size for o in outputs),
+        self.layout = None if len(outputs) == 1 else (tuple(o.array.size for o in outputs),
                                                       tuple(o.shape for o in outputs))
 
     @property
@@ -88,7 +88,7 @@ class _Custom(Primitive):
             raise RuntimeError(f"{self.cls.__name__} defines no jvp(ctx, *tangents): forward mode cannot go through it")
         per_arg = [None] * self.n_args
         for i, t, x in zip(self.positions, tangents, inputs):
-            per_arg[i] = t if t is not None else Tensor.wrap(backend.xp_of(x.data).zeros_like(x.data))
+            per_arg[i] = t if t is not None else Tensor.wrap(backend.xp_of(x.array).zeros_like(x.array))
         result = self.cls.jvp(self.ctx, *per_arg)
         return result if self.layout is None else _pack(result)
 
@@ -114,7 +114,7 @@ class _Part(Primitive):
         return packed[start:start + sizes[k]].reshape(shapes[k])
 
     def vjp(self, g, out, packed, k, sizes, shapes):
-        parts = [g.reshape(-1) if i == k else Tensor.wrap(backend.xp_of(g.data).zeros(n, g.dtype))
+        parts = [g.reshape(-1) if i == k else Tensor.wrap(backend.xp_of(g.array).zeros(n, g.dtype))
                  for i, n in enumerate(sizes)]
         return (_pack_flat(parts),)
 
@@ -193,7 +193,7 @@ class Function:
 
 def _linked(node, inputs, out, ctx):
     """A fresh Tensor holding ``out``'s values, recorded as the result of ``node``."""
-    fresh = Tensor.wrap(out.data)
+    fresh = Tensor.wrap(out.array)
     if id(out) in ctx.non_differentiable:
         return fresh
     return finish(node, inputs, {}, fresh)

@@ -82,7 +82,7 @@ def is_anomaly_enabled():
 
 
 def _check_nan(prim, i, g):
-    if xp_of(g.data).isnan(g.data).any():
+    if xp_of(g.array).isnan(g.array).any():
         raise RuntimeError(f"Function '{prim.name}' returned nan values in its gradient for input {i} "
                            "(anomaly detection)")
 
@@ -174,7 +174,7 @@ def run_backward(roots, root_grads, inputs=None, retain_graph=False, create_grap
     for r, g in zip(roots, root_grads):
         prev = grads.get(id(r))
         grads[id(r)] = g if prev is None else prev + g
-    stored = {id(memory_owner(g.data)) for g in root_grads}   # memory the caller holds: never alias it in .grad
+    stored = {id(memory_owner(g.array)) for g in root_grads}   # memory the caller holds: never alias it in .grad
     for r in roots:
         if r._node is None and id(r) in grads:
             g = grads.pop(id(r))
@@ -202,11 +202,11 @@ def run_backward(roots, root_grads, inputs=None, retain_graph=False, create_grap
                     continue
                 if _anomaly[0]:
                     _check_nan(prim, i, pg)
-                if pg.data.shape != p.data.shape:
+                if pg.array.shape != p.array.shape:
                     raise RuntimeError(f"internal error: the VJP of {prim.name} gave a gradient of shape "
-                                       f"{pg.data.shape} for an input of shape {p.data.shape}")
-                if pg.data.dtype != p.data.dtype:
-                    pg = pg.astype(p.data.dtype)
+                                       f"{pg.array.shape} for an input of shape {p.array.shape}")
+                if pg.array.dtype != p.array.dtype:
+                    pg = pg.astype(p.array.dtype)
                 if p._node is None and not (_hooks and _hooked(p)):
                     _deliver(p, pg, capture, create_graph, stored)
                 elif p._node is None:     # a hooked leaf: its hooks see the total gradient, once
@@ -237,7 +237,7 @@ def _deliver(t, g, capture, create_graph, stored):
     if create_graph:
         t.grad = g if t.grad is None else t.grad + g
         return
-    data = g.data
+    data = g.array
     if t.grad is None:
         owner = memory_owner(data)
         if not data.flags.writeable or id(owner) in stored:
@@ -246,10 +246,10 @@ def _deliver(t, g, capture, create_graph, stored):
         t.grad = Tensor.wrap(data)
     elif t.grad.requires_grad:
         t.grad = (t.grad + g).detach()
-    elif t.grad.data.base is None and t.grad.data.flags.writeable:
-        t.grad.data += data
+    elif t.grad.array.base is None and t.grad.array.flags.writeable:
+        t.grad.array += data
     else:
-        t.grad = Tensor.wrap(t.grad.data + data)
+        t.grad = Tensor.wrap(t.grad.array + data)
 
 
 def backward(tensor, gradient=None, retain_graph=False, create_graph=False, inputs=None):
@@ -265,7 +265,7 @@ def backward(tensor, gradient=None, retain_graph=False, create_graph=False, inpu
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     for t, g in zip(inputs, run_backward([tensor], [gradient], inputs, retain_graph, create_graph)):
         if g is not None:
-            _deliver(t, g, None, create_graph, {id(memory_owner(gradient.data))})
+            _deliver(t, g, None, create_graph, {id(memory_owner(gradient.array))})
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
@@ -294,10 +294,10 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 def _seed(tensor, gradient, argname):
     if gradient is None:
-        if tensor.data.size != 1:
+        if tensor.array.size != 1:
             raise RuntimeError(f"grad can be implicitly created only for scalar outputs; the output has "
                                f"shape {tensor.shape}, so pass {argname}= a tensor of that shape")
-        return Tensor.wrap(xp_of(tensor.data).ones_like(tensor.data))
+        return Tensor.wrap(xp_of(tensor.array).ones_like(tensor.array))
     gradient = gradient if isinstance(gradient, Tensor) else Tensor(gradient, dtype=tensor.dtype)
     if gradient.shape != tensor.shape:
         raise RuntimeError(f"{argname} has shape {gradient.shape} but the output has shape {tensor.shape}")

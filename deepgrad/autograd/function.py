@@ -51,8 +51,8 @@ def apply(prim, inputs, params):
     if _recorder is not None:       # tracing (deepgrad.static): the recorder runs and records the primitive
         return _recorder(prim, inputs, params)
     out = Tensor.__new__(Tensor)
-    data = prim.forward(*[t.data for t in inputs], **params)
-    out.data = data if type(data) is ndarray else array_of(data)
+    data = prim.forward(*[t.array for t in inputs], **params)
+    out.array = data if type(data) is ndarray else array_of(data)
     return finish(prim, inputs, params, out)
 
 

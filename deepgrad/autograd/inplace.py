@@ -22,10 +22,10 @@ def update(x, compute, op):
     old = _stand_in(x) if recording else x
     result = compute(old)
     if result.requires_grad and old is not x:
-        old.data = old.data.copy()           # the recorded operation keeps the value from before the write
+        old.array = old.array.copy()           # the recorded operation keeps the value from before the write
     result = _fit(result, x, op)
     try:
-        x.data[...] = result.data
+        x.array[...] = result.array
     except ValueError as e:                  # a read-only array (a broadcast view, a loaded file)
         raise RuntimeError(f"{op}: cannot write into this tensor in place: {e}") from None
     function.bump_version(x)
@@ -41,7 +41,7 @@ def update(x, compute, op):
 
 def _stand_in(x):
     """A new Tensor with ``x``'s value (the same memory, until copied) and ``x``'s history."""
-    old = Tensor.wrap(x.data)
+    old = Tensor.wrap(x.array)
     old.requires_grad, old._node, old._fw, old._version = x.requires_grad, x._node, x._fw, x._version
     return old
 

@@ -1,4 +1,5 @@
-"""The Tensor: a backend array plus what reverse and forward mode need to know about it.
+"""The Tensor: a backend array (``array``: NumPy's, or CuPy's on a GPU) plus what reverse and forward mode
+need to know about it. ``data`` is PyTorch's: a detached tensor sharing the array.
 
 ``_node`` is ``(primitive, inputs, params, versions)`` for a result recorded on the dynamic graph, None
 for a leaf, and ``FREED`` once a backward pass without ``retain_graph`` has released it; ``versions``
@@ -19,12 +20,12 @@ _trace_check = None
 
 
 class Tensor:
-    __slots__ = ("data", "requires_grad", "grad", "_node", "_fw", "_retain", "_version", "_older",
+    __slots__ = ("array", "requires_grad", "grad", "_node", "_fw", "_retain", "_version", "_older",
                  "__weakref__")
     __hash__ = object.__hash__   # == is elementwise, yet tensors can key dicts and sets
 
     def __init__(self, data, dtype=None, requires_grad=False):
-        self.data = backend.as_array(data.data if isinstance(data, Tensor) else data, dtype)
+        self.array = backend.as_array(data.array if isinstance(data, Tensor) else data, dtype)
         self.grad = None
         self._node = None
         self._fw = None
@@ -40,7 +41,7 @@ class Tensor:
         """A leaf Tensor around a backend array, without copying (internal fast path). A NumPy scalar
         (what NumPy returns for 0-d results) becomes a 0-d array, so in-place updates stay in place."""
         t = cls.__new__(cls)
-        t.data = array if type(array) is backend.numpy.ndarray else backend.array_of(array)
+        t.array = array if type(array) is backend.numpy.ndarray else backend.array_of(array)
         t.requires_grad = False
         t.grad = None
         t._node = None
@@ -50,43 +51,57 @@ class Tensor:
         t._older = None
         return t
 
+    @property
+    def data(self):
+        """The values as a new tensor sharing this one's memory, cut off from the graph, whose in-place
+        changes autograd does not track (``torch.Tensor.data``). ``t.array`` is the backend array itself."""
+        return Tensor.wrap(self.array)
+
+    @data.setter
+    def data(self, value):
+        """``t.data = other``: this tensor holds ``other``'s values from now on (its memory; shape and dtype too)."""
+        if not isinstance(value, Tensor) and not hasattr(value, "__array_interface__") \
+                and not hasattr(value, "__cuda_array_interface__"):
+            raise TypeError(f"data must be set to a Tensor, got {type(value).__name__}")
+        self.array = value.array if isinstance(value, Tensor) else value
+
     # ------------------------------------------------------------ array facts
     @property
     def shape(self):
-        return self.data.shape
+        return self.array.shape
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def ndim(self):
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def device(self):
-        return backend.device("cuda", 0) if hasattr(self.data, "__cuda_array_interface__") else backend.CPU
+        return backend.device("cuda", 0) if hasattr(self.array, "__cuda_array_interface__") else backend.CPU
 
     def size(self, dim=None):
-        return self.data.shape if dim is None else self.data.shape[dim]
+        return self.array.shape if dim is None else self.array.shape[dim]
 
     def numel(self):
-        return self.data.size
+        return self.array.size
 
     def dim(self):
-        return self.data.ndim
+        return self.array.ndim
 
     def __len__(self):
-        if self.data.ndim == 0:
+        if self.array.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self.array.shape[0]
 
     # ------------------------------------------------------------ leaving the tensor world
     def numpy(self):
         """The values as a NumPy array (shares memory on the CPU)."""
         if _trace_check is not None:
             _trace_check(self, "numpy()")
-        return backend.numpy.asarray(self.data) if self.device == "cpu" else self.data.get()
+        return backend.numpy.asarray(self.array) if self.device == "cpu" else self.array.get()
 
     def __array__(self, dtype=None, copy=None):
         if _trace_check is not None:
@@ -97,14 +112,14 @@ class Tensor:
     def item(self):
         if _trace_check is not None:
             _trace_check(self, "item()")
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(f"item() needs a tensor with exactly one element, got shape {self.shape}")
-        return self.data.reshape(()).item()
+        return self.array.reshape(()).item()
 
     def tolist(self):
         if _trace_check is not None:
             _trace_check(self, "tolist()")
-        return self.data.tolist()
+        return self.array.tolist()
 
     def __float__(self):
         if _trace_check is not None:
@@ -119,7 +134,7 @@ class Tensor:
     def __index__(self):
         if _trace_check is not None:
             _trace_check(self, "use as a Python index (__index__)")
-        if self.dtype.kind not in "iu" or self.data.size != 1:
+        if self.dtype.kind not in "iu" or self.array.size != 1:
             raise TypeError(f"only integer tensors of one element can be used as an index, "
                             f"got dtype {self.dtype} and shape {self.shape}")
         return int(self.item())
@@ -127,8 +142,8 @@ class Tensor:
     def __bool__(self):
         if _trace_check is not None:
             _trace_check(self, "bool() (Python control flow on a tensor's value, e.g. `if tensor:`)")
-        if self.data.size != 1:
-            raise ValueError(f"the truth value of a tensor with {self.data.size} elements is ambiguous; "
+        if self.array.size != 1:
+            raise ValueError(f"the truth value of a tensor with {self.array.size} elements is ambiguous; "
                              "use .any() or .all()")
         return bool(self.item())
 
@@ -183,7 +198,7 @@ class Tensor:
 
     def detach(self):
         """The same values, cut off from the graph (shares memory, like ``torch.Tensor.detach``)."""
-        return Tensor.wrap(self.data)
+        return Tensor.wrap(self.array)
 
     def backward(self, gradient=None, retain_graph=False, create_graph=False, inputs=None):
         """Reverse mode (seed eq. 3.5): accumulate d(self)/d(leaf) into every leaf's ``.grad``."""

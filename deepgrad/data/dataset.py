@@ -81,7 +81,7 @@ class TensorDataset(Dataset):
     def __init__(self, *tensors):
         if not tensors:
             raise ValueError("TensorDataset needs at least one tensor")
-        arrays = [t.data if isinstance(t, Tensor) else backend.as_array(t) for t in tensors]
+        arrays = [t.array if isinstance(t, Tensor) else backend.as_array(t) for t in tensors]
         for k, a in enumerate(arrays):
             if a.ndim == 0:
                 raise ValueError(f"TensorDataset: tensor {k} is 0-d; every tensor needs a first (sample) dimension")
@@ -97,7 +97,7 @@ class TensorDataset(Dataset):
         if isinstance(index, slice):
             return tuple(Tensor.wrap(a[index]) for a in self.arrays)
         if isinstance(index, Tensor) and index.ndim > 0:
-            index = index.data
+            index = index.array
         if isinstance(index, (list, tuple, np.ndarray)):
             return self.get_batch(index)
         i = _index(index, len(self), "TensorDataset")

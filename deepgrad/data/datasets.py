@@ -99,7 +99,7 @@ class ImageArrayDataset(Dataset):
         if self.transform is not None:
             images = self.transform(images)
             if isinstance(images, Tensor):
-                images = images.data
+                images = images.array
         return images, self.targets[idx]
 
     def __repr__(self):

@@ -40,7 +40,7 @@ class Transform:
 
     def __call__(self, x):
         is_tensor = isinstance(x, Tensor)
-        a = x.data if is_tensor else np.asarray(x)
+        a = x.array if is_tensor else np.asarray(x)
         if a.ndim not in (2, 3, 4):
             raise ValueError(f"{type(self).__name__}: expected an image (C, H, W) or (H, W) or a batch "
                              f"(N, C, H, W), got shape {a.shape}")

@@ -135,7 +135,7 @@ def _pack(batch, blocks):
 
     def place(leaf):
         nonlocal size
-        a = leaf.data if isinstance(leaf, Tensor) else leaf
+        a = leaf.array if isinstance(leaf, Tensor) else leaf
         if not isinstance(a, np.ndarray) or a.dtype.hasobject:
             return leaf
         arrays.append((a, size))

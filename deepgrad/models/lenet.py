@@ -43,8 +43,8 @@ class PartialConv2d(nn.Module):
         # the paper's initialisation: U(−2.4/F, 2.4/F) with F the fan-in of the unit
         rng = backend.default_generator.bitgen
         bound = 2.4 / (fan_in[out_idx] * kernel_size * kernel_size)
-        self.weight.data[...] = rng.uniform(-1, 1, self.weight.shape) * bound[:, None, None]
-        self.bias.data[...] = rng.uniform(-1, 1, c_out) * 2.4 / (fan_in * kernel_size ** 2)
+        self.weight.array[...] = rng.uniform(-1, 1, self.weight.shape) * bound[:, None, None]
+        self.bias.array[...] = rng.uniform(-1, 1, c_out) * 2.4 / (fan_in * kernel_size ** 2)
 
     def full_weight(self):
         k = self.kernel_size

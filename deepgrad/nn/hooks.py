@@ -116,7 +116,7 @@ class Tap(Primitive):
 
     def vjp(self, g, out, x, anchor, hook, side, slot):
         hook.slots[side][slot] = g
-        return None, Tensor.wrap(backend.xp_of(anchor.data).zeros((), anchor.dtype))
+        return None, Tensor.wrap(backend.xp_of(anchor.array).zeros((), anchor.dtype))
 
     def jvp(self, tangents, out, x, anchor, **params):
         return tangents[0]
@@ -205,7 +205,7 @@ class BackwardHook:
         """The anchor of the inputs: run the hooks on (grad_input, grad_output); returns the
         gradients for the inputs. A tensor argument whose gradient did not arrive gets zeros."""
         slots = self._take("input")
-        grads = [slots.get(k) if k in slots else Tensor.wrap(backend.xp_of(t.data).zeros_like(t.data))
+        grads = [slots.get(k) if k in slots else Tensor.wrap(backend.xp_of(t.array).zeros_like(t.array))
                  for k, t in enumerate(tensors)]
         if self.grad_outputs is None:     # reached without passing through the outputs (e.g. double backward)
             return tuple(grads)

@@ -1,6 +1,6 @@
 """``deepgrad.nn.init``: filling parameters in place, with PyTorch's names, arguments and formulas.
 
-Every function writes into ``tensor.data`` (so it works on Parameters and plain Tensors alike, and
+Every function writes into ``tensor.array`` (so it works on Parameters and plain Tensors alike, and
 records nothing on the graph) and returns ``tensor``. Random values come from deepgrad's seeded
 generator (``deepgrad.manual_seed(s)`` reproduces them) or from a ``deepgrad.Generator`` passed as
 ``generator``. The variance-scaling rules:
@@ -28,13 +28,13 @@ def _rng(generator):
 
 def _fill(tensor, values):
     """Write ``values`` (a NumPy array or scalar) into ``tensor`` in place, keeping its dtype."""
-    xp = backend.xp_of(tensor.data)
-    tensor.data[...] = xp.asarray(values).astype(tensor.dtype, copy=False)
+    xp = backend.xp_of(tensor.array)
+    tensor.array[...] = xp.asarray(values).astype(tensor.dtype, copy=False)
     return tensor
 
 
 def _empty(tensor):
-    if tensor.data.size == 0:
+    if tensor.array.size == 0:
         warnings.warn("Initializing zero-element tensors is a no-op", stacklevel=3)
         return True
     return False
@@ -152,11 +152,11 @@ def orthogonal_(tensor, gain=1, generator=None):
     """A (semi-)orthogonal matrix (trailing dims flattened), scaled by ``gain`` (Saxe et al. 2013)."""
     if tensor.ndim < 2:
         raise ValueError("Only tensors with 2 or more dimensions are supported")
-    if tensor.data.size == 0:
+    if tensor.array.size == 0:
         return tensor
     np = backend.numpy
     rows = tensor.shape[0]
-    cols = tensor.data.size // rows
+    cols = tensor.array.size // rows
     flat = _rng(generator).standard_normal((rows, cols))
     if rows < cols:
         flat = flat.T

@@ -227,9 +227,9 @@ class Module:
             if set_to_none:
                 p.grad = None
             else:
-                if p.grad.requires_grad or not p.grad.data.flags.writeable:
-                    p.grad = Tensor.wrap(p.grad.data.copy())
-                p.grad.data[...] = 0
+                if p.grad.requires_grad or not p.grad.array.flags.writeable:
+                    p.grad = Tensor.wrap(p.grad.array.copy())
+                p.grad.array[...] = 0
 
     def apply(self, fn):
         """Call ``fn`` on every submodule (children first) and on this module, as ``torch.nn.Module.apply``."""
@@ -252,7 +252,7 @@ class Module:
                 if is_lazy(t):
                     t.cast_(dtype)
                 else:
-                    t.data = t.data.astype(dtype)
+                    t.array = t.array.astype(dtype)
                     t.grad = None
         return self
 
@@ -325,8 +325,8 @@ class Module:
         for k, target in own.items():
             if k in state_dict:
                 value = state_dict[k]
-                array = value.data if isinstance(value, Tensor) else backend.numpy.asarray(value)
-                target.data[...] = array.astype(target.dtype, copy=False)
+                array = value.array if isinstance(value, Tensor) else backend.numpy.asarray(value)
+                target.array[...] = array.astype(target.dtype, copy=False)
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------ hooks

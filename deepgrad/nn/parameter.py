@@ -4,7 +4,7 @@ from .. import backend
 from ..autograd.tensor import Tensor
 from ..ops.common import lift
 
-_raw_data = Tensor.data          # the slot itself, past the placeholders' guarding property
+_raw_data = Tensor.array         # the slot itself, past the placeholders' guarding property
 
 
 class Parameter(Tensor):
@@ -14,7 +14,7 @@ class Parameter(Tensor):
     def __init__(self, data=None, requires_grad=True):
         if data is None:
             data = []
-        super().__init__(lift(data).data)
+        super().__init__(lift(data).array)
         if requires_grad:
             self.requires_grad_(True)
 
@@ -33,14 +33,14 @@ class UninitializedTensorMixin:
         Tensor.__init__(self, backend.numpy.empty(0, backend.as_dtype(dtype) or backend.default_float))
 
     @property
-    def data(self):
+    def array(self):
         raise ValueError(f"Attempted to use an uninitialized parameter ({type(self).__name__}). This error happens "
                          f"when you are using a `LazyModule` or explicitly manipulating "
                          f"`deepgrad.nn.parameter.{type(self).__name__}` objects. When using LazyModules Call "
                          "`forward` with a dummy batch to initialize the parameters before calling deepgrad functions")
 
-    @data.setter
-    def data(self, value):
+    @array.setter
+    def array(self, value):
         _raw_data.__set__(self, value)
 
     @property

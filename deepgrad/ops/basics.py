@@ -40,7 +40,7 @@ def _detach_(self):
 
 
 def _contiguous(self, memory_format=None):
-    return self if self.data.flags.c_contiguous else clone(self)
+    return self if self.array.flags.c_contiguous else clone(self)
 
 
 def _new(maker):
@@ -65,10 +65,10 @@ def _cast(dtype):
 METHODS = {
     "half": _cast(backend.float16), "int": _cast(backend.int32), "short": _cast(backend.int16),
     "bool": _cast(backend.bool_), "byte": _cast(backend.uint8), "char": _cast(backend.int8),
-    "contiguous": _contiguous, "is_contiguous": lambda self, memory_format=None: bool(self.data.flags.c_contiguous),
+    "contiguous": _contiguous, "is_contiguous": lambda self, memory_format=None: bool(self.array.flags.c_contiguous),
     "element_size": lambda self: self.dtype.itemsize, "nelement": numel, "is_floating_point": is_floating_point,
     "new_zeros": _new(creation.zeros), "new_ones": _new(creation.ones), "new_empty": _new(creation.empty),
     "new_full": _new_full, "new_tensor": _new_tensor,
     "is_cuda": property(lambda self: self.device.type == "cuda"), "detach_": _detach_,
-    "data_ptr": lambda self: self.data.__array_interface__["data"][0],
+    "data_ptr": lambda self: self.array.__array_interface__["data"][0],
 }

@@ -106,16 +106,16 @@ class Pow(_Binary):
 
 def _dpow_dx(x, y):
     """y·x^(y−1), and 0 where y = 0 (also at x = 0, where x^(−1) is infinite), as PyTorch."""
-    if (y.data == 0).any():
-        y_zero = constant(y.data == 0)
+    if (y.array == 0).any():
+        y_zero = constant(y.array == 0)
         safe = where(y_zero, 1, x)
         return where(y_zero, 0, y * safe ** (y - 1))
     return y * x ** (y - 1)
 
 
 def _dpow_dy(out, x):
-    safe = where(constant(x.data == 0), 1, x)
-    return where(constant(x.data == 0), 0, out * safe.log())
+    safe = where(constant(x.array == 0), 1, x)
+    return where(constant(x.array == 0), 0, out * safe.log())
 
 
 class PowScalar(Primitive):
@@ -133,7 +133,7 @@ class PowScalar(Primitive):
 
 def _dpow_scalar(x, c):
     if c == 0:  # not c·x^(−1), which is 0·inf = nan at x = 0; PyTorch gives 0
-        return constant(backend.xp_of(x.data).zeros_like(x.data))
+        return constant(backend.xp_of(x.array).zeros_like(x.array))
     if c == 2:
         return x * 2
     return x ** (c - 1) * c
@@ -145,12 +145,12 @@ class Maximum(_Binary):
         return backend.xp_of(x).maximum(x, y)
 
     def vjp(self, g, out, x, y):
-        w = _share(x.data, y.data, out.data)
+        w = _share(x.array, y.array, out.array)
         return (unbroadcast(g * w, x.shape) if x.requires_grad else None,
                 unbroadcast(g * (1 - w), y.shape) if y.requires_grad else None)
 
     def jvp(self, tangents, out, x, y):
-        w = _share(x.data, y.data, out.data)
+        w = _share(x.array, y.array, out.array)
         tx, ty = tangents
         return _broadcast_terms(None if tx is None else tx * w, None if ty is None else ty * (1 - w), out)
 
@@ -177,14 +177,14 @@ class Where(Primitive):
                              f"{tuple(y.shape)} cannot be broadcast together") from None
 
     def vjp(self, g, out, cond, x, y):
-        zero = constant(backend.xp_of(g.data).zeros((), g.dtype))
+        zero = constant(backend.xp_of(g.array).zeros((), g.dtype))
         return (None,
                 unbroadcast(where(cond, g, zero), x.shape) if x.requires_grad else None,
                 unbroadcast(where(cond, zero, g), y.shape) if y.requires_grad else None)
 
     def jvp(self, tangents, out, cond, x, y):
         _, tx, ty = tangents
-        zero = constant(backend.xp_of(out.data).zeros((), out.dtype))
+        zero = constant(backend.xp_of(out.array).zeros((), out.dtype))
         t = where(cond, zero if tx is None else tx, zero if ty is None else ty)
         return t if t.shape == out.shape else t.expand(out.shape)
 
@@ -246,7 +246,7 @@ _NUMBERS = (float, int)
 
 def _keeps_dtype(t, number):
     """Whether a Python float or int next to tensor ``t`` leaves ``t``'s dtype as it is (no promotion)."""
-    kind = t.data.dtype.kind
+    kind = t.array.dtype.kind
     return kind == "f" or type(number) is int and kind in "iu" and -2 ** 31 <= number < 2 ** 31 and \
         t.dtype.itemsize >= 4
 
@@ -260,10 +260,10 @@ _and, _or = LogicalAnd(), LogicalOr()
 def _binary(prim):
     def op(x, y):
         if type(y) in _NUMBERS and isinstance(x, Tensor) and _keeps_dtype(x, y):    # the common x * 2.0
-            y = Tensor.wrap(backend.xp_of(x.data).asarray(y, x.dtype))
+            y = Tensor.wrap(backend.xp_of(x.array).asarray(y, x.dtype))
         elif type(x) in _NUMBERS and isinstance(y, Tensor) and _keeps_dtype(y, x):
-            x = Tensor.wrap(backend.xp_of(y.data).asarray(x, y.dtype))
-        elif not (isinstance(x, Tensor) and isinstance(y, Tensor) and x.data.dtype == y.data.dtype):
+            x = Tensor.wrap(backend.xp_of(y.array).asarray(x, y.dtype))
+        elif not (isinstance(x, Tensor) and isinstance(y, Tensor) and x.array.dtype == y.array.dtype):
             x, y = promote(x, y, op=prim.name)
         return apply(prim, (x, y), NO_PARAMS)
     op.__name__ = prim.name
@@ -312,4 +312,4 @@ def where(condition, x, y):
 def equal(x, y):
     """``torch.equal``: True when both tensors have the same shape and elements (a Python bool)."""
     x, y = lift(x), lift(y)
-    return x.shape == y.shape and bool((x.data == y.data).all())
+    return x.shape == y.shape and bool((x.array == y.array).all())

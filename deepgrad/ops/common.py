@@ -20,7 +20,7 @@ def lift(value, like=None):
 def scalar(value, dtype, like):
     """A 0-d Tensor of ``value`` in ``dtype`` on ``like``'s device. Integers wrap around as in a C cast
     (``uint8 + 300`` is ``uint8 + 44``, as in PyTorch)."""
-    xp = backend.xp_of(like.data)
+    xp = backend.xp_of(like.array)
     try:
         return Tensor.wrap(xp.asarray(value, dtype))
     except OverflowError:
@@ -43,11 +43,11 @@ def operand(value, op):
 
 def unbroadcast(g, shape):
     """Sum ``g`` over the axes that broadcasting added or stretched, giving a Tensor of ``shape``."""
-    if g.data.shape == shape:
+    if g.array.shape == shape:
         return g
     lead = g.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape)
-                                      if n == 1 and g.data.shape[i + lead] != 1)
+                                      if n == 1 and g.array.shape[i + lead] != 1)
     if axes:
         g = g.sum(axes, keepdim=True)
     return g.reshape(shape)

@@ -23,7 +23,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False, pin_memory=False)
     """A new tensor holding a copy of ``data`` (nested lists, numbers or an array)."""
     backend.check_device(device, "tensor")
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     return Tensor(xp.array(data, copy=True) if hasattr(data, "dtype") else data, dtype, requires_grad)
 
 
@@ -146,10 +146,10 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False)
 def bernoulli(p, generator=None):
     """0/1 samples, 1 with probability ``p`` elementwise (``p`` a tensor of probabilities)."""
     p = p if isinstance(p, Tensor) else Tensor(p)
-    if p.data.size and (p.data.min() < 0 or p.data.max() > 1):
+    if p.array.size and (p.array.min() < 0 or p.array.max() > 1):
         raise ValueError("bernoulli: probabilities must lie in [0, 1]")
     dtype = p.dtype if backend.is_floating(p.dtype) else backend.default_float
-    return Tensor.wrap((_gen(generator).random(p.shape) < p.data).astype(dtype))
+    return Tensor.wrap((_gen(generator).random(p.shape) < p.array).astype(dtype))
 
 
 zeros_like, ones_like, empty_like = _like(zeros), _like(ones), _like(empty)

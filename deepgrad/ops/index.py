@@ -58,7 +58,7 @@ def normalize_index(index, shape):
     items = []
     for i in index:
         if isinstance(i, Tensor):
-            i = i.data
+            i = i.array
         elif isinstance(i, (list, range)):
             i = backend.numpy.asarray(i)
         if isinstance(i, bool):
@@ -139,11 +139,11 @@ def setitem(x, index, value):
         update(x, lambda old: _assigned(old, index, value), "setitem")
         return
     index = normalize_index(index, x.shape)
-    target, split = x.data, _ints_first(index)
+    target, split = x.array, _ints_first(index)
     if split is not None:
         target, index = target[split[0]], split[1]   # a view: basic indexing only
     try:
-        target[index] = value.data if isinstance(value, Tensor) else value
+        target[index] = value.array if isinstance(value, Tensor) else value
     except (ValueError, IndexError) as e:
         got = f"a value of shape {tuple(value.shape)}" if hasattr(value, "shape") else repr(value)
         raise type(e)(f"setitem: cannot assign {got} into a tensor of shape {tuple(x.shape)}: {e}") from None
@@ -153,7 +153,7 @@ def setitem(x, index, value):
 def _assigned(x, index, value):
     """x with ``value`` at ``index``, as a recorded function of both: where(written, value placed, x)."""
     index = normalize_index(index, x.shape)
-    xp = backend.xp_of(x.data)
+    xp = backend.xp_of(x.array)
     written = xp.zeros(x.shape, bool)
     written[index] = True
     region = written[index].shape

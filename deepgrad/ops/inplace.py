@@ -23,7 +23,7 @@ def _kept_on_graph(result, old):
     """A constant result (``zero_``, ``fill_``, ``normal_``) written into a tensor on the graph leaves it on
     the graph, as in PyTorch: it still requires grad, and its history gets zero gradient."""
     if old.requires_grad and not result.requires_grad and is_grad_enabled():
-        keep = constant(backend.xp_of(old.data).ones(old.shape, bool))
+        keep = constant(backend.xp_of(old.array).ones(old.shape, bool))
         return binary.where(keep, result.astype(old.dtype), old)
     return result
 
@@ -37,15 +37,15 @@ def _filled(x, value):
         if value.ndim:
             raise ValueError(f"fill_: the value must be a number or a 0-dim tensor, got shape {tuple(value.shape)}")
         return value
-    return constant(backend.xp_of(x.data).full(x.shape, value, x.dtype))
+    return constant(backend.xp_of(x.array).full(x.shape, value, x.dtype))
 
 
 def _uniform(x, a=0.0, b=1.0, *, generator=None):
-    return constant((creation.rand(*x.shape, dtype=x.dtype, generator=generator).data * (b - a) + a).astype(x.dtype))
+    return constant((creation.rand(*x.shape, dtype=x.dtype, generator=generator).array * (b - a) + a).astype(x.dtype))
 
 
 def _normal(x, mean=0.0, std=1.0, *, generator=None):
-    return constant((creation.randn(*x.shape, dtype=x.dtype, generator=generator).data * std + mean).astype(x.dtype))
+    return constant((creation.randn(*x.shape, dtype=x.dtype, generator=generator).array * std + mean).astype(x.dtype))
 
 
 def _masked_fill(x, mask, value):

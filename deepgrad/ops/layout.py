@@ -166,7 +166,7 @@ def _triangle(name, lower):
         if x.ndim < 2:
             raise ValueError(f"{name}: input must have at least 2 dimensions, got shape {tuple(x.shape)}")
         n, m = x.shape[-2:]
-        xp = backend.xp_of(x.data)
+        xp = backend.xp_of(x.array)
         keep = xp.tri(n, m, diagonal, bool) if lower else ~xp.tri(n, m, diagonal - 1, bool)
         return where(constant(keep), x, constant(xp.zeros((), x.dtype)))
     triangle.__name__ = name
@@ -206,7 +206,7 @@ def diag(input, diagonal=0):
         raise ValueError(f"diag: expects a 1-D or 2-D tensor, got shape {tuple(x.shape)}")
     m = x.shape[0] + builtins.abs(diagonal)
     rows, cols = _diagonal_positions(m, m, diagonal)
-    flat = constant(backend.xp_of(x.data).asarray(rows * m + cols, backend.int64))
+    flat = constant(backend.xp_of(x.array).asarray(rows * m + cols, backend.int64))
     return reshape(scatter_add(zeros(m * m, dtype=x.dtype), 0, flat, x), (m, m))
 
 

@@ -7,9 +7,9 @@ from .common import constant, lift, normalize_axes
 def _test(name, on_floats):
     def test(input):
         x = lift(input)
-        xp = backend.xp_of(x.data)
+        xp = backend.xp_of(x.array)
         if backend.is_floating(x.dtype):
-            return constant(on_floats(xp, x.data))
+            return constant(on_floats(xp, x.array))
         return constant(xp.full(x.shape, name == "isfinite"))   # integers are finite, never NaN or inf
     test.__name__ = name
     test.__doc__ = f"Elementwise ``{name}`` as a bool tensor (no gradient)."
@@ -27,8 +27,8 @@ def _truth(name):
     def reduce(input, dim=None, keepdim=False):
         x = lift(input)
         axes = normalize_axes(dim, x.ndim, name)
-        out = getattr(x.data.astype(bool), name)(axis=axes, keepdims=bool(keepdim))
-        return constant(backend.xp_of(x.data).asarray(out, x.dtype if x.dtype == backend.uint8 else bool))
+        out = getattr(x.array.astype(bool), name)(axis=axes, keepdims=bool(keepdim))
+        return constant(backend.xp_of(x.array).asarray(out, x.dtype if x.dtype == backend.uint8 else bool))
     reduce.__name__ = name
     reduce.__doc__ = (f"Whether {'any' if name == 'any' else 'every'} element is non-zero, over ``dim`` (an int "
                       "or a tuple; all when None); bool (uint8 for uint8 input, as in PyTorch).")
@@ -41,14 +41,14 @@ any, all = _truth("any"), _truth("all")
 def logical_not(input):
     """True where ``input`` is zero (bool)."""
     x = lift(input)
-    return constant(x.data == 0)
+    return constant(x.array == 0)
 
 
 def _logical(name, op, says):
     def logical(input, other):
         x, y = lift(input), lift(other)
         try:
-            return constant(op(x.data != 0, y.data != 0))
+            return constant(op(x.array != 0, y.array != 0))
         except ValueError:
             raise ValueError(f"{name}: shapes {tuple(x.shape)} and {tuple(y.shape)} cannot be broadcast "
                              "together") from None
@@ -67,11 +67,11 @@ def bitwise_not(input):
     x = lift(input)
     if x.dtype.kind not in "biu":
         raise TypeError(f"bitwise_not: expects a bool or integer tensor, got dtype {x.dtype}")
-    return constant(~x.data)
+    return constant(~x.array)
 
 
 def count_nonzero(input, dim=None):
     """The number of non-zero elements over ``dim`` (all when None), int64."""
     x = lift(input)
     axes = normalize_axes(dim, x.ndim, "count_nonzero")
-    return constant(backend.xp_of(x.data).asarray((x.data != 0).sum(axis=axes), backend.int64))
+    return constant(backend.xp_of(x.array).asarray((x.array != 0).sum(axis=axes), backend.int64))

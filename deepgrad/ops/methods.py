@@ -76,8 +76,8 @@ def _array_ufunc(self, ufunc, method, *inputs, **kwargs):
         raise TypeError(f"numpy.{ufunc.__name__} ({method}) on a tensor that requires grad would drop it from the "
                         "graph; use deepgrad's own function, or .detach() first")
     if out:      # ``array -= tensor`` and friends: NumPy writes into the arrays named by out=
-        kwargs["out"] = tuple(x.data if isinstance(x, Tensor) else x for x in out)
-    result = getattr(ufunc, method)(*(x.data if isinstance(x, Tensor) else x for x in inputs), **kwargs)
+        kwargs["out"] = tuple(x.array if isinstance(x, Tensor) else x for x in out)
+    result = getattr(ufunc, method)(*(x.array if isinstance(x, Tensor) else x for x in inputs), **kwargs)
     if out:
         return out[0] if len(out) == 1 else out
     return Tensor.wrap(result) if isinstance(result, (np.ndarray, np.generic)) else result
@@ -95,7 +95,7 @@ METHODS = {
     "__lt__": binary.lt, "__le__": binary.le, "__gt__": binary.gt, "__ge__": binary.ge,
     "__eq__": binary.eq, "__ne__": binary.ne,
     "__and__": binary.logical_and, "__or__": binary.logical_or,
-    "__invert__": lambda self: Tensor.wrap(~self.data),
+    "__invert__": lambda self: Tensor.wrap(~self.array),
     "__getitem__": index.getitem, "__setitem__": index.setitem,
     "__iter__": lambda self: (self[i] for i in range(len(self))),
     "add": binary.add, "sub": binary.sub, "mul": binary.mul, "div": binary.div, "pow": binary.pow,

@@ -72,7 +72,7 @@ class Normalize(Primitive):
     def _map(self, v, out, x, axes, eps):
         if _differentiable(v, out, x):
             return _normal_map(v, out, x, eps, lambda t: t.mean(axes, keepdims=True))
-        return Tensor.wrap(_normal_map(v.data, out.data, x.data, eps, lambda a: array_mean(a, axes)))
+        return Tensor.wrap(_normal_map(v.array, out.array, x.array, eps, lambda a: array_mean(a, axes)))
 
     def vjp(self, g, out, x, axes, eps):
         return (self._map(g, out, x, axes, eps),)

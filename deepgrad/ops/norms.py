@@ -39,17 +39,17 @@ class Norm(Primitive):
 
     def _partials(self, out, x, p, axes, keepdims):
         """d norm / d x, broadcast against x."""
-        xp = backend.xp_of(x.data)
-        sign = constant(xp.sign(x.data))
+        xp = backend.xp_of(x.array)
+        sign = constant(xp.sign(x.array))
         o = _kept(out, x.shape, axes, keepdims)
         if p == 0:
             return constant(xp.zeros(x.shape, x.dtype))
         if p == 1:
             return sign
         if p in (math.inf, -math.inf):
-            hit = (xp.abs(x.data) == o.data).astype(x.dtype)
+            hit = (xp.abs(x.array) == o.array).astype(x.dtype)
             return sign * constant(hit / hit.sum(axis=axes, keepdims=True))
-        zero = constant(o.data == 0)
+        zero = constant(o.array == 0)
         safe = where(zero, 1, o)
         part = x / safe if p == 2 else sign * (x.abs() / safe) ** (p - 1)
         return where(zero, 0, part)

@@ -49,7 +49,7 @@ class Flat(Pointwise):
 
 
 def _zeros(x):
-    return constant(backend.xp_of(x.data).zeros(x.shape, x.dtype))
+    return constant(backend.xp_of(x.array).zeros(x.shape, x.dtype))
 
 
 def _floating(x):
@@ -142,7 +142,7 @@ def _rounding(prim, doc):
     def fn(input):
         input = lift(input)
         if not backend.is_floating(input.dtype):     # integers are already whole: a copy, as in PyTorch
-            return constant(input.data.copy())
+            return constant(input.array.copy())
         return apply(prim, (input,), NO_PARAMS)
     fn.__name__, fn.__doc__ = prim.name, doc
     return fn
@@ -160,7 +160,7 @@ def round(input, *, decimals=0):
     if not isinstance(decimals, int) or isinstance(decimals, bool):
         raise TypeError(f"round: decimals must be an int, got {decimals!r}")
     if not backend.is_floating(input.dtype):
-        return constant(input.data.copy())
+        return constant(input.array.copy())
     return apply(_round, (input,), {"decimals": decimals})
 
 
@@ -168,7 +168,7 @@ def sign(input):
     """-1, 0 or 1 by the sign of x (zero gradient); a bool tensor is returned as is, as in PyTorch."""
     input = lift(input)
     if input.dtype == backend.bool_:
-        return constant(input.data.copy())
+        return constant(input.array.copy())
     return apply(_sign, (input,), NO_PARAMS)
 
 
@@ -222,8 +222,8 @@ class Remainder(_Binary):
         return xp.floor_divide(a, b)
 
     def partials(self, out, a, b):
-        q = constant(self.quotient(backend.xp_of(a.data), a.data, b.data))
-        return constant(backend.xp_of(a.data).ones((), a.dtype)), -q
+        q = constant(self.quotient(backend.xp_of(a.array), a.array, b.array))
+        return constant(backend.xp_of(a.array).ones((), a.dtype)), -q
 
 
 class Fmod(Remainder):
@@ -255,7 +255,7 @@ arctan2 = atan2
 def _modulo(prim, doc):
     def fn(input, other):
         a, b = promote(input, other, op=prim.name)
-        if a.dtype.kind in "iu" and (b.data == 0).any():
+        if a.dtype.kind in "iu" and (b.array == 0).any():
             raise ZeroDivisionError(f"{prim.name}: integer division by zero")
         return apply(prim, (a, b), NO_PARAMS)
     fn.__name__, fn.__doc__ = prim.name, doc
@@ -265,10 +265,10 @@ def _modulo(prim, doc):
 def floor_divide(input, other):
     """floor(a / b), in the operands' promoted dtype (``//``); no gradient, as in PyTorch."""
     a, b = promote(input, other, op="floor_divide")
-    if a.dtype.kind in "iu" and (b.data == 0).any():
+    if a.dtype.kind in "iu" and (b.array == 0).any():
         raise ZeroDivisionError("floor_divide: integer division by zero")
     with backend.numpy.errstate(divide="ignore", invalid="ignore"):
-        return constant(backend.xp_of(a.data).floor_divide(a.data, b.data))
+        return constant(backend.xp_of(a.array).floor_divide(a.array, b.array))
 
 
 remainder = _modulo(_remainder, "a mod b with the sign of b (Python's %), elementwise with broadcasting.")
@@ -284,7 +284,7 @@ def lerp(input, end, weight):
     if backend.is_scalar(weight):
         return add(input, mul(weight, diff)) if abs(weight) < 0.5 else sub(end, mul(diff, 1 - weight))
     weight = lift(weight)
-    near = constant(backend.xp_of(weight.data).abs(weight.data) < 0.5)
+    near = constant(backend.xp_of(weight.array).abs(weight.array) < 0.5)
     return where(near, add(input, mul(weight, diff)), sub(end, mul(diff, sub(1, weight))))
 
 
@@ -293,7 +293,7 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     largest and smallest finite values); the gradient is zero at the replaced elements."""
     input = lift(input)
     if not backend.is_floating(input.dtype):
-        return constant(input.data.copy())
-    xp = backend.xp_of(input.data)
-    replaced = xp.nan_to_num(input.data, nan=nan, posinf=posinf, neginf=neginf)
-    return where(constant(xp.isfinite(input.data)), input, constant(replaced))
+        return constant(input.array.copy())
+    xp = backend.xp_of(input.array)
+    replaced = xp.nan_to_num(input.array, nan=nan, posinf=posinf, neginf=neginf)
+    return where(constant(xp.isfinite(input.array)), input, constant(replaced))

@@ -100,7 +100,7 @@ class MaxPool(Primitive):
         return window_max(x, kernel, stride, lo, dilation, size)
 
     def _offsets(self, out, x, kernel, stride, lo, dilation, size):
-        return max_offsets(x.data, out.data, kernel, stride, lo, dilation, size)
+        return max_offsets(x.array, out.array, kernel, stride, lo, dilation, size)
 
     def vjp(self, g, out, x, kernel, stride, lo, dilation, size):
         offsets = self._offsets(out, x, kernel, stride, lo, dilation, size)

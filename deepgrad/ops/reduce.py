@@ -65,8 +65,8 @@ class _Extremum(Primitive):
         return self.reduce(x, axis=axes, keepdims=keepdims)
 
     def _weights(self, out, x, axes, keepdims):
-        o = out.data if keepdims else out.data.reshape(_kept_shape(x.shape, axes))
-        hit = (x.data == o).astype(x.dtype)
+        o = out.array if keepdims else out.array.reshape(_kept_shape(x.shape, axes))
+        hit = (x.array == o).astype(x.dtype)
         return constant(hit / hit.sum(axis=axes, keepdims=True))
 
     def vjp(self, g, out, x, axes, keepdims):
@@ -101,7 +101,7 @@ class Prod(Primitive):
         prod(zs)·prod(nz)/x_i, and for a zero x_i it is prod(nz) times the product of the *other*
         zeros: 1 with one zero, the other zero (Σ zeros − x_i) with two, and 0 (with a zero
         gradient) with three or more."""
-        zero = x.data == 0
+        zero = x.array == 0
         if not zero.any():
             return _keep(out, x.shape, axes, keepdims) / x
         is_zero = constant(zero)
@@ -257,11 +257,11 @@ def _arg(fn_name):
         axes = normalize_axes(dim, x.ndim, fn_name)
         _refuse_empty(fn_name, x.shape, axes)
         if not axes:    # over all elements (dim None, or any dim of a 0-d tensor)
-            idx = getattr(x.data.reshape(-1), fn_name)()
-            out = backend.xp_of(x.data).asarray(idx, dtype=backend.int64)
+            idx = getattr(x.array.reshape(-1), fn_name)()
+            out = backend.xp_of(x.array).asarray(idx, dtype=backend.int64)
             return constant(out.reshape((1,) * x.ndim) if keepdim else out)
         (axis_,) = axes
-        return constant(getattr(x.data, fn_name)(axis=axis_, keepdims=keepdim).astype(backend.int64))
+        return constant(getattr(x.array, fn_name)(axis=axis_, keepdims=keepdim).astype(backend.int64))
     arg.__name__ = fn_name
     arg.__doc__ = f"Indices of the {fn_name[3:]}imum along ``dim`` (of the flattened tensor when None); no gradient."
     return arg

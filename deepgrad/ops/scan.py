@@ -66,10 +66,10 @@ def cumprod(input, dim=None, *, dtype=None):
     x, axis = _scan_args(input, dim, dtype, "cumprod")
     if x.ndim == 0:
         return cumprod(x.reshape(1), 0).reshape(())
-    if not backend.is_floating(x.dtype) or not (x.data == 0).any():
+    if not backend.is_floating(x.dtype) or not (x.array == 0).any():
         return apply(_cumprod_prim, (x,), {"axis": axis})
     n = x.shape[axis]
-    xp = backend.xp_of(x.data)
+    xp = backend.xp_of(x.array)
     moved = movedim(x, axis, -1)
     prefix = constant(xp.tri(n, dtype=bool))             # prefix[i, j]: j <= i
     rows = where(prefix, moved.unsqueeze(-2), 1)         # (..., i, j)

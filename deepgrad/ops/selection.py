@@ -76,9 +76,9 @@ def _checked_index(op, x, dim, index, src=None):
             raise ValueError(f"{op}: index of shape {tuple(index.shape)} is larger than {name} of shape "
                              f"{tuple(t.shape)} outside dim {axis}")
     n = x.shape[axis] if x.ndim else 1
-    if index.numel() and (index.data.min() < 0 or index.data.max() >= n):
+    if index.numel() and (index.array.min() < 0 or index.array.max() >= n):
         raise IndexError(f"{op}: index values must lie in [0, {n}) along dim {axis}, got "
-                         f"[{index.data.min()}, {index.data.max()}]")
+                         f"[{index.array.min()}, {index.array.max()}]")
     return axis, index
 
 
@@ -124,9 +124,9 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
     axis, index = _checked_index("scatter", x, dim, index, src if isinstance(src, Tensor) else None)
     if x.ndim == 0:
         return scatter(x.reshape(1), 0, index.reshape(-1), src.reshape(-1) if isinstance(src, Tensor) else src)[0]
-    xp = backend.xp_of(x.data)
+    xp = backend.xp_of(x.array)
     written = xp.zeros(x.shape, bool)
-    written[_grid(index.data, axis)] = True
+    written[_grid(index.array, axis)] = True
     if isinstance(src, Tensor):
         if src.dtype != x.dtype:
             raise TypeError(f"scatter: src must have input's dtype {x.dtype}, got {src.dtype}")
@@ -164,7 +164,7 @@ def masked_fill(input, mask, value):
                              f"{tuple(value.shape)}")
         value = value.astype(x.dtype)
     else:
-        value = constant(backend.xp_of(x.data).asarray(value).astype(x.dtype))
+        value = constant(backend.xp_of(x.array).asarray(value).astype(x.dtype))
     return binary.where(mask, value, x)
 
 
@@ -182,8 +182,8 @@ def masked_select(input, mask):
 def nonzero(input, *, as_tuple=False):
     """The indices of the non-zero elements: an (n, ndim) int64 tensor, or one 1-D tensor per dim."""
     x = lift(input)
-    xp = backend.xp_of(x.data)
-    found = xp.nonzero(x.data.reshape(1) if x.ndim == 0 else x.data)
+    xp = backend.xp_of(x.array)
+    found = xp.nonzero(x.array.reshape(1) if x.ndim == 0 else x.array)
     if as_tuple:
         return tuple(constant(i.astype(backend.int64)) for i in found)
     return constant(xp.stack(found, axis=1).astype(backend.int64) if x.ndim else
@@ -211,16 +211,16 @@ def one_hot(tensor, num_classes=-1):
     x = lift(tensor)
     if x.dtype != backend.int64:
         raise TypeError(f"one_hot: expects an int64 tensor of class indices, got dtype {x.dtype}")
-    xp = backend.xp_of(x.data)
-    if x.numel() and x.data.min() < 0:
+    xp = backend.xp_of(x.array)
+    if x.numel() and x.array.min() < 0:
         raise ValueError("one_hot: class indices must be non-negative")
     if num_classes == -1:
         if not x.numel():
             raise ValueError("one_hot: cannot infer num_classes from an empty tensor; give num_classes")
-        num_classes = int(x.data.max()) + 1
-    elif x.numel() and x.data.max() >= num_classes:
-        raise ValueError(f"one_hot: class index {int(x.data.max())} is out of range for num_classes={num_classes}")
-    return constant((x.data[..., None] == xp.arange(num_classes)).astype(backend.int64))
+        num_classes = int(x.array.max()) + 1
+    elif x.numel() and x.array.max() >= num_classes:
+        raise ValueError(f"one_hot: class index {int(x.array.max())} is out of range for num_classes={num_classes}")
+    return constant((x.array[..., None] == xp.arange(num_classes)).astype(backend.int64))
 
 
 def bincount(input, weights=None, minlength=0):
@@ -229,13 +229,13 @@ def bincount(input, weights=None, minlength=0):
     x = lift(input)
     if x.ndim != 1 or x.dtype.kind not in "iu":
         raise TypeError(f"bincount: expects a 1-D integer tensor, got dtype {x.dtype} and shape {tuple(x.shape)}")
-    if x.numel() and x.data.min() < 0:
+    if x.numel() and x.array.min() < 0:
         raise ValueError("bincount: values must be non-negative")
-    xp = backend.xp_of(x.data)
+    xp = backend.xp_of(x.array)
     if weights is None:
-        return constant(xp.bincount(x.data, minlength=minlength).astype(backend.int64))
+        return constant(xp.bincount(x.array, minlength=minlength).astype(backend.int64))
     w = lift(weights)
     if w.shape != x.shape:
         raise ValueError(f"bincount: weights of shape {tuple(w.shape)} must match input's {tuple(x.shape)}")
     dtype = w.dtype if backend.is_floating(w.dtype) else backend.float64
-    return constant(xp.bincount(x.data, w.data, minlength=minlength).astype(dtype))
+    return constant(xp.bincount(x.array, w.array, minlength=minlength).astype(dtype))

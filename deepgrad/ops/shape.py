@@ -103,7 +103,7 @@ _reshape, _permute, _broadcast_to, _concatenate, _pad, _flip = (
 
 
 def _zeros_like(x):
-    return Tensor.wrap(backend.xp_of(x.data).zeros(x.shape, x.dtype))
+    return Tensor.wrap(backend.xp_of(x.array).zeros(x.shape, x.dtype))
 
 
 def _shape_args(shape, op):
@@ -121,7 +121,7 @@ def reshape(x, *shape):
     shape = _shape_args(shape, "reshape")
     if shape == x.shape:
         return x
-    total = x.data.size
+    total = x.array.size
     known = 1
     for n in shape:
         if n != -1:

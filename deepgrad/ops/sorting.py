@@ -2,6 +2,7 @@
 on the arrays (no gradient, as in PyTorch); values are then ``gather``ed, so their gradient goes back to
 the elements chosen. NaN counts as larger than every number, as in PyTorch."""
 from .. import backend
+from ..autograd.tensor import Tensor
 from .common import constant, lift, normalize_axes
 from .selection import gather
 from .layout import movedim
@@ -27,7 +28,7 @@ def _argsort(a, axis, descending):
 
 def _positions(x, axis, descending=False):
     """The sort order of tensor ``x`` along ``axis`` as an int64 tensor (0-d tensors count as 1-D)."""
-    a = x.data.reshape(1) if x.ndim == 0 else x.data
+    a = x.array.reshape(1) if x.ndim == 0 else x.array
     order = _argsort(a, axis, descending).astype(backend.int64)
     return constant(order.reshape(x.shape))
 
@@ -70,8 +71,8 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
 
 def _slice_positions(x, axis, pick):
     """The original positions of the sorted elements ``pick(n, sorted_array, order)`` chooses, one per slice."""
-    xp = backend.xp_of(x.data)
-    a = xp.moveaxis(x.data.reshape(1) if x.ndim == 0 else x.data, axis, -1)
+    xp = backend.xp_of(x.array)
+    a = xp.moveaxis(x.array.reshape(1) if x.ndim == 0 else x.array, axis, -1)
     order = _argsort(a, -1, False)
     ranks = pick(a.shape[-1], xp.take_along_axis(a, order, -1), order)
     chosen = xp.take_along_axis(order, ranks[..., None], -1).astype(backend.int64)
@@ -151,10 +152,10 @@ def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
         raise TypeError(f"quantile: input must be a floating-point tensor, got dtype {x.dtype}")
     if interpolation not in _INTERPOLATIONS:
         raise ValueError(f"quantile: interpolation must be one of {_INTERPOLATIONS}, got {interpolation!r}")
-    xp = backend.xp_of(x.data)
+    xp = backend.xp_of(x.array)
     if hasattr(q, "dtype") and q.dtype != x.dtype:
         raise TypeError(f"quantile: q must have input's dtype {x.dtype}, got {q.dtype}")
-    qs = xp.asarray(q.data if hasattr(q, "data") else q, dtype=x.dtype)
+    qs = xp.asarray(q.array if isinstance(q, Tensor) else q, dtype=x.dtype)
     if qs.ndim > 1 or (qs.size and (qs.min() < 0 or qs.max() > 1)):
         raise ValueError(f"quantile: q must be a number or a 0-d or 1-D tensor of values in [0, 1], got {q!r}")
     if x.numel() == 0:
@@ -167,7 +168,7 @@ def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
         x = x.reshape(1) if x.ndim == 0 else x
     s = movedim(gather(x, axis, _positions(x, axis)), axis, -1)   # (..., n), sorted
     n = s.shape[-1]
-    nans = xp.isnan(s.data).any(-1, keepdims=True)
+    nans = xp.isnan(s.array).any(-1, keepdims=True)
     rank = xp.where(nans, n - 1, qs.reshape(-1) * (n - 1))       # (..., Q): NaN slices take the last (NaN)
     lo, hi = xp.floor(rank), xp.ceil(rank)
     if interpolation == "nearest":
@@ -190,9 +191,9 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     """The distinct values (sorted), or distinct slices along ``dim``; with ``return_inverse`` also where
     each element went, with ``return_counts`` how often each occurs. No gradient."""
     x = lift(input)
-    xp = backend.xp_of(x.data)
+    xp = backend.xp_of(x.array)
     axis = None if dim is None else _dim(x, dim, "unique")
-    values, inverse, counts = xp.unique(x.data, return_inverse=True, return_counts=True, axis=axis)
+    values, inverse, counts = xp.unique(x.array, return_inverse=True, return_counts=True, axis=axis)
     inverse = inverse.reshape(x.shape if axis is None else (x.shape[axis],)).astype(backend.int64)
     out = (constant(values), constant(inverse), constant(counts.astype(backend.int64)))
     chosen = (True, return_inverse, return_counts)

@@ -133,10 +133,10 @@ class Abs(Primitive):
         return xp_of(x).abs(x)
 
     def vjp(self, g, out, x):
-        return (g * constant(xp_of(x.data).sign(x.data)),)
+        return (g * constant(xp_of(x.array).sign(x.array)),)
 
     def jvp(self, tangents, out, x):
-        return tangents[0] * constant(xp_of(x.data).sign(x.data))
+        return tangents[0] * constant(xp_of(x.array).sign(x.array))
 
 
 class Sin(Primitive):
@@ -242,10 +242,10 @@ class Relu(Primitive):
         return xp_of(x).maximum(x, 0)
 
     def vjp(self, g, out, x):
-        return (g * constant(x.data > 0),)
+        return (g * constant(x.array > 0),)
 
     def jvp(self, tangents, out, x):
-        return tangents[0] * constant(x.data > 0)
+        return tangents[0] * constant(x.array > 0)
 
 
 class Astype(Primitive):
@@ -268,10 +268,10 @@ class Clip(Primitive):
         return xp_of(x).clip(x, lo, hi)
 
     def vjp(self, g, out, x, lo, hi):
-        return (g * constant(_inside(x.data, lo, hi)),)
+        return (g * constant(_inside(x.array, lo, hi)),)
 
     def jvp(self, tangents, out, x, lo, hi):
-        return tangents[0] * constant(_inside(x.data, lo, hi))
+        return tangents[0] * constant(_inside(x.array, lo, hi))
 
 
 def _inside(x, lo, hi):
@@ -345,7 +345,7 @@ def astype(x, dtype):
     if x.dtype == dtype:
         return x
     if not (backend.is_floating(dtype) and backend.is_floating(x.dtype)):
-        return constant(x.data.astype(dtype))
+        return constant(x.array.astype(dtype))
     return apply(_astype, (x,), {"dtype": dtype})
 
 

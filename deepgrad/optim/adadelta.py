@@ -26,7 +26,7 @@ class Adadelta(Optimizer):
         state = self._state_of(p, "square_avg", "acc_delta")
         _next_step(state)
         g, _ = _apply_weight_decay(g, theta, group["weight_decay"], group["maximize"])
-        v, u = _nd(state["square_avg"].data), _nd(state["acc_delta"].data)
+        v, u = _nd(state["square_avg"].array), _nd(state["acc_delta"].array)
         scratch, delta = np.empty_like(v), np.empty_like(v)
         _average_square_(v, g, rho, scratch)
         np.add(v, eps, out=scratch)

@@ -33,8 +33,8 @@ class Adagrad(Optimizer):
         state = self.state[p]
         if len(state) == 0:
             state["step"] = _scalar_tensor()
-            state["sum"] = Tensor.wrap(backend.xp_of(p.data).full_like(
-                p.data, self.defaults["initial_accumulator_value"]))
+            state["sum"] = Tensor.wrap(backend.xp_of(p.array).full_like(
+                p.array, self.defaults["initial_accumulator_value"]))
         return state
 
     def _update(self, p, theta, g, group):
@@ -43,7 +43,7 @@ class Adagrad(Optimizer):
         step = _next_step(state)
         g, _ = _apply_weight_decay(g, theta, group["weight_decay"], group["maximize"])
         clr = lr / (1 + (step - 1) * lr_decay)
-        s = _nd(state["sum"].data)
+        s = _nd(state["sum"].array)
         scratch = g * g
         s += scratch
         np.sqrt(s, out=scratch)

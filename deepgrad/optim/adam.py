@@ -26,7 +26,7 @@ class Adam(Optimizer):
         state = self._state_of(p, "exp_avg", "exp_avg_sq", *["max_exp_avg_sq"] * group["amsgrad"])
         step = _next_step(state)
         g = _decay_weight(g, theta, lr, weight_decay, group["decoupled_weight_decay"], group["maximize"])
-        m, v = _nd(state["exp_avg"].data), _nd(state["exp_avg_sq"].data)
+        m, v = _nd(state["exp_avg"].array), _nd(state["exp_avg_sq"].array)
         scratch = np.empty_like(m)
         _lerp_(m, g, 1 - beta1, scratch)
         _average_square_(v, g, beta2, scratch)
@@ -35,7 +35,7 @@ class Adam(Optimizer):
         step_size = lr / bias_correction1
         bias_correction2_sqrt = bias_correction2 ** 0.5
         if group["amsgrad"]:
-            vmax = _nd(state["max_exp_avg_sq"].data)
+            vmax = _nd(state["max_exp_avg_sq"].array)
             np.maximum(vmax, v, out=vmax)
             v = vmax
         denom = scratch

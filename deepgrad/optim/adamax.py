@@ -20,7 +20,7 @@ class Adamax(Optimizer):
         state = self._state_of(p, "exp_avg", "exp_inf")
         step = _next_step(state)
         g, _ = _apply_weight_decay(g, theta, group["weight_decay"], group["maximize"])
-        m, u = _nd(state["exp_avg"].data), _nd(state["exp_inf"].data)
+        m, u = _nd(state["exp_avg"].array), _nd(state["exp_inf"].array)
         scratch = np.empty_like(m)
         _lerp_(m, g, 1 - beta1, scratch)
         u *= beta2

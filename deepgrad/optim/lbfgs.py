@@ -113,7 +113,7 @@ def _to_state(value):
 def _from_state(value):
     if isinstance(value, list):
         return [_from_state(v) for v in value]
-    return value.data[()] if isinstance(value, Tensor) else value
+    return value.array[()] if isinstance(value, Tensor) else value
 
 
 class LBFGS(Optimizer):
@@ -141,15 +141,15 @@ class LBFGS(Optimizer):
 
     # ------------------------------------------------------------ the parameters as one vector
     def _gather_flat_grad(self):
-        xp = backend.xp_of(self._params[0].data)
-        return xp.concatenate([xp.zeros(p.data.size, p.dtype) if p.grad is None else p.grad.data.ravel()
+        xp = backend.xp_of(self._params[0].array)
+        return xp.concatenate([xp.zeros(p.array.size, p.dtype) if p.grad is None else p.grad.array.ravel()
                                for p in self._params])
 
     def _add_grad(self, step_size, update):
         """x ← x + step_size·update."""
         offset = 0
         for p in self._params:
-            theta = _nd(p.data)
+            theta = _nd(p.array)
             theta += step_size * update[offset:offset + theta.size].reshape(theta.shape)
             offset += theta.size
 
@@ -159,7 +159,7 @@ class LBFGS(Optimizer):
         loss = float(self._closure_loss(closure))
         flat_grad = self._gather_flat_grad()
         for p, saved in zip(self._params, x):
-            p.data[...] = saved
+            p.array[...] = saved
         return loss, flat_grad
 
     def step(self, closure):
@@ -229,7 +229,7 @@ class LBFGS(Optimizer):
 
             ls_func_evals = 0
             if group["line_search_fn"] is not None:
-                x_init = [p.data.copy() for p in self._params]
+                x_init = [p.array.copy() for p in self._params]
                 loss, flat_grad, t, ls_func_evals = _strong_wolfe(
                     lambda x, t, d: self._directional_evaluate(closure, x, t, d), x_init, t, d, loss, flat_grad,
                     gtd, max_ls=max_eval - current_evals)

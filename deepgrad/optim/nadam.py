@@ -31,9 +31,9 @@ class NAdam(Optimizer):
         g = _decay_weight(g, theta, lr, group["weight_decay"], group["decoupled_weight_decay"], group["maximize"])
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * psi))
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * psi))
-        mu_product.data *= mu
-        product = float(mu_product.data)
-        m, v = _nd(state["exp_avg"].data), _nd(state["exp_avg_sq"].data)
+        mu_product.array *= mu
+        product = float(mu_product.array)
+        m, v = _nd(state["exp_avg"].array), _nd(state["exp_avg_sq"].array)
         denom, scratch = np.empty_like(m), np.empty_like(m)
         _lerp_(m, g, 1 - beta1, scratch)
         _average_square_(v, g, beta2, scratch)

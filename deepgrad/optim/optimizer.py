@@ -3,7 +3,7 @@ dicts holding ``params`` and that group's options), ``defaults``, per-parameter 
 ``zero_grad``, ``add_param_group`` and ``state_dict``/``load_state_dict`` in PyTorch's format
 (state keyed by parameter index; groups with ``params`` as lists of indices).
 
-Steps update ``p.data`` in place with NumPy operations, outside any graph; optimiser state
+Steps update ``p.array`` in place with NumPy operations, outside any graph; optimiser state
 (moments, momentum buffers) is kept as Tensors of the parameter's shape whose arrays are updated in
 place too. The arithmetic sees every array through ``_nd`` (a 0-d array as its shape-(1,) view), as
 NumPy turns 0-d results into scalars, which can be neither ``out=`` targets nor updated in place.
@@ -31,7 +31,7 @@ required = _RequiredParameter()
 
 
 def _zeros_like(p):
-    return Tensor.wrap(backend.xp_of(p.data).zeros_like(p.data))
+    return Tensor.wrap(backend.xp_of(p.array).zeros_like(p.array))
 
 
 def _scalar_tensor(value=0.0):
@@ -42,7 +42,7 @@ def _scalar_tensor(value=0.0):
 def _next_step(state):
     """Count one more step in ``state['step']``; returns the new count as a float. (Assigning a Python
     float is 8x faster than NumPy's ``+= 1`` on a 0-d array, which costs 5 µs.)"""
-    counter = state["step"].data
+    counter = state["step"].array
     counter[...] = float(counter) + 1
     return float(counter)
 
@@ -125,9 +125,9 @@ class Optimizer:
                     p.grad = None
                 else:
                     g = p.grad
-                    if g.requires_grad or g._node is not None or not g.data.flags.writeable:
-                        p.grad = g = Tensor.wrap(g.data.copy())
-                    g.data[...] = 0
+                    if g.requires_grad or g._node is not None or not g.array.flags.writeable:
+                        p.grad = g = Tensor.wrap(g.array.copy())
+                    g.array[...] = 0
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()``'s loss if given.
@@ -138,7 +138,7 @@ class Optimizer:
             maximize, update = group["maximize"], self._update
             for p in group["params"]:
                 if p.grad is not None:
-                    theta, g = p.data, p.grad.data
+                    theta, g = p.array, p.grad.array
                     if not theta.ndim:                  # _nd, inlined on this hot path
                         theta, g = theta.reshape(1), g.reshape(1)
                     update(p, theta, -g if maximize else g, group)
@@ -205,7 +205,7 @@ class Optimizer:
 
         def cast(param, value, key=None):
             if isinstance(value, Tensor) or isinstance(value, np.ndarray):
-                array = value.data if isinstance(value, Tensor) else value
+                array = value.array if isinstance(value, Tensor) else value
                 array = array.copy()
                 if key not in self._scalar_state and backend.is_floating(param.dtype) and backend.is_floating(array.dtype):
                     array = array.astype(param.dtype, copy=False)

@@ -26,7 +26,7 @@ class RAdam(Optimizer):
         state = self._state_of(p, "exp_avg", "exp_avg_sq")
         step = _next_step(state)
         g = _decay_weight(g, theta, lr, group["weight_decay"], group["decoupled_weight_decay"], group["maximize"])
-        m, v = _nd(state["exp_avg"].data), _nd(state["exp_avg_sq"].data)
+        m, v = _nd(state["exp_avg"].array), _nd(state["exp_avg_sq"].array)
         scratch = np.empty_like(m)
         _lerp_(m, g, 1 - beta1, scratch)
         _average_square_(v, g, beta2, scratch)

@@ -32,11 +32,11 @@ class RMSprop(Optimizer):
                                *["grad_avg"] * group["centered"])
         _next_step(state)
         g, _ = _apply_weight_decay(g, theta, group["weight_decay"], group["maximize"])
-        v = _nd(state["square_avg"].data)
+        v = _nd(state["square_avg"].array)
         avg = np.empty_like(v)
         _average_square_(v, g, alpha, avg)
         if group["centered"]:
-            ga = _nd(state["grad_avg"].data)
+            ga = _nd(state["grad_avg"].array)
             _lerp_(ga, g, 1 - alpha, avg)
             np.multiply(ga, ga, out=avg)   # v − ḡ² (addcmul with value −1)
             np.subtract(v, avg, out=avg)
@@ -46,7 +46,7 @@ class RMSprop(Optimizer):
         avg += eps
         np.divide(g, avg, out=avg)
         if momentum > 0:
-            buf = _nd(state["momentum_buffer"].data)
+            buf = _nd(state["momentum_buffer"].array)
             buf *= momentum
             buf += avg
             np.multiply(buf, -lr, out=avg)

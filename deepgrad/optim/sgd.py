@@ -35,7 +35,7 @@ class SGD(Optimizer):
                 b = g.copy()
                 state["momentum_buffer"] = Tensor.wrap(b.reshape(p.shape))
             else:
-                b = _nd(buf.data)
+                b = _nd(buf.array)
                 b *= momentum
                 b += g if group["dampening"] == 0 else (1 - group["dampening"]) * g
             if not group["nesterov"]:

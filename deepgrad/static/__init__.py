@@ -24,9 +24,9 @@ Choices (see ``tracer`` for the details):
   fixed values (folded).
 * ``bool(t)`` / ``if t:``, ``t.item()``, ``float(t)``, ``t.numpy()`` on a traced value and in-place
   mutation of a traced input raise ``TraceError`` with the operation and the source line. NumPy
-  operations that library code performs on ``tensor.data`` are recorded (``prims``), Python values
+  operations that library code performs on ``tensor.array`` are recorded (``prims``), Python values
   library code draws from them are guarded (retrace if they change), random draws are redrawn at
-  every call. Writes made through a *view* of ``tensor.data`` raise ``TraceError``; writes into arrays
+  every call. Writes made through a *view* of ``tensor.array`` raise ``TraceError``; writes into arrays
   that are not traced (``plain[...] = traced``) cannot be recorded and raise ``TraceError`` too.
 """
 from .compile import Compiled, Executable, compile

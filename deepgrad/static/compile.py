@@ -38,7 +38,7 @@ def tree_key(treedef):
 
 def leaf_key(leaf):
     if isinstance(leaf, Tensor):
-        return ("T", leaf.data.shape, leaf.data.dtype.str, leaf.requires_grad)
+        return ("T", leaf.array.shape, leaf.array.dtype.str, leaf.requires_grad)
     if isinstance(leaf, np.ndarray):
         return ("A", leaf.shape, leaf.dtype.str)
     try:
@@ -83,10 +83,10 @@ class Executable:
             ins = [t if isinstance(t, Tensor) else Tensor.wrap(t) for t in input_tensors]
             outs, new = replay(self.unfused, ins, list(self.unfused.externals.values()))
             for k, value in zip(self.replay_targets, new):
-                _write(state[k][1], value.detach().data)
+                _write(state[k][1], value.detach().array)
             return outs
         program = self.program
-        outs, new = program.run(*input_arrays, *[t.data for t in self.graph.externals.values()])
+        outs, new = program.run(*input_arrays, *[t.array for t in self.graph.externals.values()])
         outs = [Tensor.wrap(o.copy() if c else o) for o, c in zip(outs, program.copy_output)]
         for k, value in zip(self.update_targets, new):
             if value is not None:
@@ -96,10 +96,10 @@ class Executable:
 
 def _write(tensor, value):
     """An update: written into the tensor's array in place when it fits (as eager in-place updates do)."""
-    if tensor.data.shape == np.shape(value) and tensor.data.dtype == value.dtype and tensor.data.flags.writeable:
-        np.copyto(tensor.data, value)
+    if tensor.array.shape == np.shape(value) and tensor.array.dtype == value.dtype and tensor.array.flags.writeable:
+        np.copyto(tensor.array, value)
     else:
-        tensor.data = np.array(value)
+        tensor.array = np.array(value)
 
 
 def _needs_autograd(tensors):
@@ -133,7 +133,7 @@ class Compiled:
         key = (tree_key(in_tree), tuple(leaf_key(x) for x in leaves))
         if self.module is not None:
             key += (tuple(m.training for m in self._modules),
-                    tuple((id(t), t.data.shape, t.data.dtype.str) for _, t in state))
+                    tuple((id(t), t.array.shape, t.array.dtype.str) for _, t in state))
         return key
 
     def _target(self, kwargs):
@@ -183,7 +183,7 @@ class Compiled:
         dynamic = [x for x in leaves if isinstance(x, (Tensor, np.ndarray))]
         tensors = [t for _, t in state] + dynamic
         differentiable = _needs_autograd(tensors + list(entry.graph.externals.values()))
-        arrays = [t.data if isinstance(t, Tensor) else t for t in tensors]
+        arrays = [t.array if isinstance(t, Tensor) else t for t in tensors]
         outs = entry(tensors, arrays, state, differentiable)
         graph = entry.graph
         out_leaves, it = [], iter(outs)

@@ -260,9 +260,9 @@ def replay(graph, inputs, externals):
         prim = eq.prim
         if isinstance(prim, Fused):
             raise ValueError("replay needs the unfused graph")
-        params = map_params(eq.params, lambda v: env[v].data) if eq.param_vars else eq.params
+        params = map_params(eq.params, lambda v: env[v].array) if eq.param_vars else eq.params
         if isinstance(prim, prims._NumpyOp):
-            result = prim.forward(*[env[v].data for v in eq.ins], **params)
+            result = prim.forward(*[env[v].array for v in eq.ins], **params)
             if eq.out is not None:
                 env[eq.out] = Tensor.wrap(result)
         else:

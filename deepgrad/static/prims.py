@@ -1,6 +1,6 @@
 """The equations a trace records besides deepgrad's primitives.
 
-Library code sometimes computes with the raw arrays of tensors (``constant(x.data > 0)`` in ReLU's
+Library code sometimes computes with the raw arrays of tensors (``constant(x.array > 0)`` in ReLU's
 derivative, the class-index bookkeeping of ``cross_entropy``, BatchNorm's running statistics). While
 tracing, those arrays are tracers (``tracer.Tracer``), so such NumPy operations are recorded too, as:
 

@@ -9,7 +9,7 @@ took, specialised to its shapes and dtypes (``compile`` retraces when they chang
 
 The arrays inside traced tensors are ``Tracer`` objects: they hold the real values and behave like
 NumPy arrays, but every NumPy operation done on them outside a primitive (library code reading
-``tensor.data``) is recorded as well (``prims``), in-place writes are turned into functional updates,
+``tensor.array``) is recorded as well (``prims``), in-place writes are turned into functional updates,
 and a Python value drawn from them (``bool``, ``item``) becomes a guard, checked at every call. What
 cannot be expressed raises ``TraceError`` naming the operation and the user's source line:
 ``bool(tensor)`` / ``if tensor:``, ``tensor.item()``, ``float(tensor)``, ``tensor.numpy()``, in-place
@@ -65,7 +65,7 @@ class Recorder:
         for obj in gc.get_objects():       # type(), not isinstance(): never touch foreign objects' __class__
             kind = type(obj)
             if kind is Tensor or issubclass(kind, Tensor):
-                data = getattr(obj, "data", None)   # unset on a Tensor whose __init__ raised
+                data = getattr(obj, "array", None)   # unset on a Tensor whose __init__ raised
                 if isinstance(data, np.ndarray):
                     self.external_by_id[id(data)] = obj
             elif kind is generator_type or issubclass(kind, generator_type):
@@ -120,7 +120,7 @@ class Recorder:
 
     def check_tensor(self, t, what):
         """Hook for Tensor's exits to Python values (``_trace_check`` in autograd/tensor.py)."""
-        if not isinstance(t.data, Tracer):
+        if not isinstance(t.array, Tracer):
             return False
         if what is None:
             return True
@@ -149,8 +149,8 @@ class Recorder:
             self.const_vars[id(array)] = var
             self.constants[var] = array
             owner = self.external_by_id.get(id(array))
-            if owner is not None and owner.data is array:     # the array of a tensor that existed before
-                self.externals[var] = tensor if tensor is not None and tensor.data is array else owner
+            if owner is not None and owner.array is array:     # the array of a tensor that existed before
+                self.externals[var] = tensor if tensor is not None and tensor.array is array else owner
         return var
 
     def template(self, obj, ins, arrays, objs):
@@ -167,7 +167,7 @@ class Recorder:
             objs.append(obj)
             return Slot(len(ins) - 1)
         if isinstance(obj, Tensor):
-            return self.template(obj.data, ins, arrays, objs)
+            return self.template(obj.array, ins, arrays, objs)
         if isinstance(obj, tuple):
             return tuple(self.template(o, ins, arrays, objs) for o in obj)
         if isinstance(obj, list):
@@ -246,7 +246,7 @@ class Recorder:
     def __call__(self, prim, inputs, params):
         ins, arrays, objs = [], [], []
         for t in inputs:
-            d = t.data
+            d = t.array
             if type(d) is Tracer:
                 self._own(d)
                 ins.append(d._var)
@@ -265,7 +265,7 @@ class Recorder:
             pvars = vars_in(ir_params)
         result = prim.forward(*arrays, **plain)
         out = Tensor.__new__(Tensor)
-        out.data = self.emit(prim, ir_params, ins, arrays, objs, result, pvars, multi=False)
+        out.array = self.emit(prim, ir_params, ins, arrays, objs, result, pvars, multi=False)
         return function.finish(prim, inputs, params, out)
 
     # ------------------------------------------------------------ NumPy-level operations on tracers
@@ -397,15 +397,15 @@ def trace_graph(fn, args, state=()):
     swapped = []
     try:
         for name, t in state:
-            original = t.data
+            original = t.array
             tracer = rec.input(original, "state", name)
             swapped.append((t, original, tracer, tracer._var))
-            t.data = tracer
+            t.array = tracer
         leaves, in_tree = tree_flatten(tuple(args))
         traced = []
         for i, leaf in enumerate(leaves):
             if isinstance(leaf, Tensor):
-                t = Tensor.wrap(rec.input(leaf.data, "input", f"arg{i}"))
+                t = Tensor.wrap(rec.input(leaf.array, "input", f"arg{i}"))
                 t.requires_grad = leaf.requires_grad
                 traced.append(t)
             elif isinstance(leaf, np.ndarray):
@@ -416,7 +416,7 @@ def trace_graph(fn, args, state=()):
         out_leaves, out_tree = tree_flatten(result)
         outputs, static = [], {}
         for k, o in enumerate(out_leaves):
-            d = o.data if isinstance(o, Tensor) else o
+            d = o.array if isinstance(o, Tensor) else o
             if isinstance(d, Tracer):
                 rec._own(d)
                 outputs.append(d._var)
@@ -426,27 +426,27 @@ def trace_graph(fn, args, state=()):
                 static[k] = o
         updates = []
         for t, original, tracer, var in swapped:
-            current = t.data
+            current = t.array
             if isinstance(current, Tracer):
                 rec._own(current)
                 if current._var is not var:
                     updates.append((var, current._var))
             elif current is not original:
                 updates.append((var, rec.const(current)))
-            if isinstance(t.grad, Tensor) and isinstance(t.grad.data, Tracer):
+            if isinstance(t.grad, Tensor) and isinstance(t.grad.array, Tracer):
                 t.grad = None
                 raise TraceError("backward() inside a traced function wrote the .grad of a parameter or input, which "
                                  "a compiled graph cannot replay: use dg.grad / dg.value_and_grad (or "
                                  "dg.static.compile_train_step) inside compiled functions")
         for ext in rec.externals.values():
-            if isinstance(ext.grad, Tensor) and isinstance(ext.grad.data, Tracer):
+            if isinstance(ext.grad, Tensor) and isinstance(ext.grad.array, Tracer):
                 ext.grad = None
                 raise TraceError("backward() inside a traced function wrote the .grad of a tensor created outside "
                                  "it, which a compiled graph cannot replay: use dg.grad / dg.value_and_grad (or "
                                  "dg.static.compile_train_step) inside compiled functions")
     finally:
         for t, original, tracer, var in swapped:
-            t.data = original
+            t.array = original
         rec.stop()
     return Graph(rec.inputs, rec.equations, outputs, rec.constants, updates, rec.externals, rec.input_names,
                  in_tree, out_tree, static)

@@ -72,7 +72,7 @@ def _adam(p, g, state, group, lr, first):
     m = m + scratch * w if w < 0.5 else g - scratch * (1 - w)
     v = v * beta2 + g * (1 - beta2) * g
     new_state = {"step": step, "exp_avg": m, "exp_avg_sq": v}
-    scalars = Tensor.wrap(_recorder().opaque(_adam_scalars)(step.data, lr.data, beta1, beta2, p.dtype))
+    scalars = Tensor.wrap(_recorder().opaque(_adam_scalars)(step.array, lr.array, beta1, beta2, p.dtype))
     neg_step_size, bias_correction2_sqrt = scalars[0], scalars[1]
     if group["amsgrad"]:
         v = state["max_exp_avg_sq"].maximum(v)
@@ -105,12 +105,12 @@ class TrainStep:
 
     # ------------------------------------------------------------ optimiser state
     def _initial_state(self, p, group):
-        zeros = Tensor.wrap(np.zeros_like(p.data))
+        zeros = Tensor.wrap(np.zeros_like(p.array))
         if self.update_rule is _adam:
             state = {"step": Tensor.wrap(np.zeros((), np.float32)), "exp_avg": zeros,
-                     "exp_avg_sq": Tensor.wrap(np.zeros_like(p.data))}
+                     "exp_avg_sq": Tensor.wrap(np.zeros_like(p.array))}
             if group["amsgrad"]:
-                state["max_exp_avg_sq"] = Tensor.wrap(np.zeros_like(p.data))
+                state["max_exp_avg_sq"] = Tensor.wrap(np.zeros_like(p.array))
             return state
         return {"momentum_buffer": zeros} if group["momentum"] != 0 else {}
 
@@ -172,9 +172,9 @@ class TrainStep:
                             continue
                         state = opt.state[p]
                         new_p, new_state = rule(p, g, state, group, lr, is_first)
-                        p.data = new_p.data
+                        p.array = new_p.array
                         for name, value in new_state.items():
-                            state[name].data = value.data
+                            state[name].array = value.array
             return loss.detach()
         return step
 
@@ -184,7 +184,7 @@ class TrainStep:
                       for g in self.optimizer.param_groups)
         return (tree_key(tree), tuple(leaf_key(x) for x in leaves), tuple(m.training for m in self._modules), hyper,
                 first if self.update_rule is _sgd else (),
-                tuple((id(t), t.data.shape, t.data.dtype.str, t.requires_grad) for _, t in state))
+                tuple((id(t), t.array.shape, t.array.dtype.str, t.requires_grad) for _, t in state))
 
     def executable(self, *batch):
         """(Executable, state list, first-step flags, cache key) for this batch, tracing if needed."""
@@ -211,7 +211,7 @@ class TrainStep:
         lrs = [np.asarray(float(g["lr"]), np.float64) for g in self.optimizer.param_groups]
         leaves = [x for x in tree_flatten(tuple(batch))[0] if isinstance(x, (Tensor, np.ndarray))]
         tensors = [t for _, t in state] + lrs + leaves
-        arrays = [t.data if isinstance(t, Tensor) else t for t in tensors]
+        arrays = [t.array if isinstance(t, Tensor) else t for t in tensors]
         rng = entry.rng_state() if entry.generators else None
         try:
             (loss,) = entry(tensors, arrays, state, False)

@@ -271,9 +271,9 @@ def _dynamic(roots, values, grads, names, explicit, output_names):
         outs = [r for r in roots if r.requires_grad]
         if outs and targets:
             from ..autograd.engine import grad as autograd_grad
-            seeds = [Tensor.wrap(np.ones_like(r.data)) for r in outs]
+            seeds = [Tensor.wrap(np.ones_like(r.array)) for r in outs]
             result = autograd_grad(outs, targets, grad_outputs=seeds, retain_graph=True, allow_unused=True)
-            grad_of = {id(t): (g.data if g is not None else None) for t, g in zip(targets, result)}
+            grad_of = {id(t): (g.array if g is not None else None) for t, g in zip(targets, result)}
     b = _Builder(values, grads)
     ids, labels = {}, {}
     count = 0
@@ -281,11 +281,11 @@ def _dynamic(roots, values, grads, names, explicit, output_names):
         if t._node is None:
             name = names.get(id(t))
             if name is None:
-                aval = summarize(t.data).split(" ")[0]
+                aval = summarize(t.array).split(" ")[0]
                 if t.requires_grad:
                     ids[id(t)] = b.node("param", f"leaf {aval}")
                 else:
-                    ids[id(t)] = b.node("const", summarize(t.data) if t.data.size == 1 else f"const {aval}")
+                    ids[id(t)] = b.node("const", summarize(t.array) if t.array.size == 1 else f"const {aval}")
                 labels[id(t)] = ""
             else:
                 ids[id(t)] = b.node("param" if type(t).__name__ == "Parameter" else "input", name, name)
@@ -297,10 +297,10 @@ def _dynamic(roots, values, grads, names, explicit, output_names):
             labels[id(t)] = h
             ids[id(t)] = b.node("op", _op_label(prim, params), h)
             for p in inputs:
-                b.edge(ids[id(p)], ids[id(t)], labels[id(p)], p.data, grad_of.get(id(p)), p.requires_grad)
+                b.edge(ids[id(p)], ids[id(t)], labels[id(p)], p.array, grad_of.get(id(p)), p.requires_grad)
     for r, oname in zip(roots, output_names):
         out = b.node("output", oname, oname)
-        b.edge(ids[id(r)], out, labels[id(r)], r.data, np.ones_like(r.data) if r.requires_grad else None,
+        b.edge(ids[id(r)], out, labels[id(r)], r.array, np.ones_like(r.array) if r.requires_grad else None,
                r.requires_grad)
     return b
 
@@ -312,18 +312,18 @@ def _evaluate(graph, input_arrays, want_grads):
     env = {}
     for v, a in zip(graph.inputs, input_arrays):
         t = Tensor.wrap(np.asarray(a))
-        t.requires_grad = bool(want_grads and t.data.dtype.kind == "f")
+        t.requires_grad = bool(want_grads and t.array.dtype.kind == "f")
         env[v] = t
     for v, a in graph.constants.items():
         if v in graph.externals:
-            a = graph.externals[v].data
+            a = graph.externals[v].array
         env[v] = Tensor.wrap(np.asarray(a))
     for eq in graph.equations:
         if eq.out is None:
             continue
-        params = map_params(eq.params, lambda v: env[v].data) if eq.param_vars else eq.params
+        params = map_params(eq.params, lambda v: env[v].array) if eq.param_vars else eq.params
         if isinstance(eq.prim, prims._NumpyOp) or not getattr(eq.prim, "differentiable", True):
-            env[eq.out] = Tensor.wrap(prims.as_array(eq.prim.forward(*[env[v].data for v in eq.ins], **params)))
+            env[eq.out] = Tensor.wrap(prims.as_array(eq.prim.forward(*[env[v].array for v in eq.ins], **params)))
         else:
             env[eq.out] = apply(eq.prim, [env[v] for v in eq.ins], params)
     grad_of = {}
@@ -332,9 +332,9 @@ def _evaluate(graph, input_arrays, want_grads):
         targets = [(v, t) for v, t in env.items() if t.requires_grad]
         if outs and targets:
             from ..autograd.engine import grad as autograd_grad
-            seeds = [Tensor.wrap(np.ones_like(o.data)) for o in outs]
+            seeds = [Tensor.wrap(np.ones_like(o.array)) for o in outs]
             result = autograd_grad(outs, [t for _, t in targets], grad_outputs=seeds, allow_unused=True)
-            grad_of = {v: (g.data if g is not None else None) for (v, _), g in zip(targets, result)}
+            grad_of = {v: (g.array if g is not None else None) for (v, _), g in zip(targets, result)}
     return env, grad_of
 
 
@@ -354,7 +354,7 @@ def _static(graph, input_arrays, values, grads, input_names, output_names, param
 
     def ensure_const(v):
         if v not in ids:
-            a = graph.externals[v].data if v in graph.externals else graph.constants.get(v)
+            a = graph.externals[v].array if v in graph.externals else graph.constants.get(v)
             text = summarize(a) if a is not None and np.asarray(a).size == 1 else f"const {v.aval}"
             ids[v] = b.node("const", text)
             labels[v] = ""
@@ -371,12 +371,12 @@ def _static(graph, input_arrays, values, grads, input_names, output_names, param
         differentiable[eq.out] = not numpy_level and eq.out.dtype.kind == "f"
         for v in eq.uses:
             ensure_const(v)
-            value = env[v].data if v in env else None
+            value = env[v].array if v in env else None
             b.edge(ids[v], ids[eq.out], labels[v], value, grad_of.get(v), differentiable[v])
     for v, oname in zip(graph.outputs, output_names):
         ensure_const(v)
         out = b.node("output", oname, oname)
-        value = env[v].data if v in env else None
+        value = env[v].array if v in env else None
         b.edge(ids[v], out, labels[v], value, np.ones_like(value) if value is not None else None,
                differentiable[v])
     return b
@@ -413,7 +413,7 @@ def draw(fn_or_tensor, *args, values=True, grads=True, path="graph.svg", names=N
         if isinstance(target, Graph):
             graph = target
             leaves = tree_flatten(tuple(args))[0] if args else None
-            arrays = None if leaves is None else [t.data if isinstance(t, Tensor) else np.asarray(t) for t in leaves]
+            arrays = None if leaves is None else [t.array if isinstance(t, Tensor) else np.asarray(t) for t in leaves]
             if arrays is not None and len(arrays) != len(graph.inputs):
                 raise ValueError(f"draw(graph, *args): the graph has {len(graph.inputs)} inputs, got {len(arrays)} "
                                  "values")
@@ -423,7 +423,7 @@ def draw(fn_or_tensor, *args, values=True, grads=True, path="graph.svg", names=N
             graph = trace(target, *args)
             state = module_state(target) if isinstance(target, Module) else []
             leaves = [leaf for leaf in tree_flatten(tuple(args))[0] if isinstance(leaf, (Tensor, np.ndarray))]
-            arrays = [t.data for _, t in state] + [t.data if isinstance(t, Tensor) else t for t in leaves]
+            arrays = [t.array for _, t in state] + [t.array if isinstance(t, Tensor) else t for t in leaves]
             n_params = len(state)
             arg_names = _signature_names(target.forward if isinstance(target, Module) else target, len(leaves))
             if names:

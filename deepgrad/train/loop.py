@@ -123,7 +123,7 @@ class Trainer:
         if self.scheduler is not None and self.scheduler_per_batch:
             self.scheduler.step()
         self.step += 1
-        return value, logits.data
+        return value, logits.array
 
     # ------------------------------------------------------------ evaluation
     def evaluate(self, loader, num_classes=None):

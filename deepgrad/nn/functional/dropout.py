@@ -24,7 +24,7 @@ def _finish(op, x, result, inplace):
     if x.requires_grad and is_grad_enabled():
         raise RuntimeError(f"{op}: inplace=True on a tensor that requires grad is not supported (deepgrad "
                            "does not track in-place changes); use inplace=False and the returned tensor")
-    x.data[...] = result.data
+    x.array[...] = result.array
     return x
 
 
@@ -32,7 +32,7 @@ def _masked(x, p, mask_shape):
     """x times a 0/(1/(1−p)) mask of ``mask_shape`` (broadcast over the rest)."""
     if p == 1.0:
         return x * 0.0
-    keep = bernoulli(full(mask_shape, 1.0 - p, dtype=x.dtype)).data
+    keep = bernoulli(full(mask_shape, 1.0 - p, dtype=x.dtype)).array
     return x * constant((keep * (1.0 / (1.0 - p))).astype(x.dtype))
 
 

@@ -103,7 +103,7 @@ def _divide(total, denominator):
 def _log_sigmoid(x):
     """log σ(x) = −log(1 + e^(−x)), each branch only evaluated on its own side of 0 so that
     neither overflows; its derivative at 0 is σ(−0) = 1/2 (unlike a relu/abs formulation)."""
-    negative = constant(x.data < 0)
+    negative = constant(x.array < 0)
     x_neg = where(negative, x, 0.0)
     x_pos = where(negative, 0.0, x)
     return where(negative, x_neg - log1p(exp(x_neg)), -log1p(exp(-x_pos)))
@@ -127,7 +127,7 @@ def _clamped_log_term(x, u, log_u, floor=-100.0, eps=_BCE_EPS):
     xp = backend.xp_of(u)
     with np.errstate(divide="ignore"):
         value = xp.maximum(xp.log(xp.where(small, u, 1.0)), floor).astype(surrogate.dtype)
-    offset = xp.where(small, value - surrogate.data, 0).astype(surrogate.dtype)
+    offset = xp.where(small, value - surrogate.array, 0).astype(surrogate.dtype)
     return surrogate + constant(offset)
 
 
@@ -136,16 +136,16 @@ def _log1m(x):
 
 
 def _clamped_log(x):
-    return _clamped_log_term(x, x.data, log)
+    return _clamped_log_term(x, x.array, log)
 
 
 def _clamped_log1m(x):
-    return _clamped_log_term(x, 1 - x.data, _log1m)
+    return _clamped_log_term(x, 1 - x.array, _log1m)
 
 
 def _xlogx(t):
     """t·log t with 0 at t = 0 (``torch.xlogy(t, t)``)."""
-    zero = constant(t.data == 0)
+    zero = constant(t.array == 0)
     return where(zero, 0.0, t * log(where(zero, 1.0, t)))
 
 
@@ -162,7 +162,7 @@ def _index_target(fn, input, target, ignore_index):
     """Check a class-index target against the input; return the indices as a backend int array."""
     axis, classes = _class_layout(fn, input)
     expected = tuple(input.shape[:axis]) + tuple(input.shape[axis + 1:])
-    t = target.data
+    t = target.array
     if t.dtype.kind not in "iu":
         raise TypeError(f"{fn}: expected a target of class indices (an integer tensor, int64) of shape "
                         f"{expected}, got {_describe(target)}; input has {_describe(input)}")
@@ -204,7 +204,7 @@ def _nll(fn, logp, t, weight, ignore_index, reduction):
     picked = logp_b[(grids[0], safe) + tuple(grids[1:])]
     w = valid.astype(logp.dtype)
     if weight is not None:
-        w = weight.data[safe] * w
+        w = weight.array[safe] * w
     loss = -(picked * constant(w))
     if logp.ndim == 1:
         loss = loss.reshape(())
@@ -270,7 +270,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
             return -prod.sum(axis)
         if reduction == "sum":
             return -prod.sum()
-        return _divide(-prod.sum(), input.data.size / classes)
+        return _divide(-prod.sum(), input.array.size / classes)
 
     t = _index_target(fn, input, target, ignore_index)
     nll, valid, w = _nll(fn, logp, t, weight, ignore_index, reduction)
@@ -347,7 +347,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     ad = d.abs()
     if beta == 0:
         return _reduce(ad, reduction)
-    inside = constant(ad.data < beta)
+    inside = constant(ad.array < beta)
     return _reduce(where(inside, d * d * (0.5 / beta), ad - 0.5 * beta), reduction)
 
 
@@ -361,7 +361,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     weight = _elementwise_weight(fn, weight, input)
     d = input - target
     ad = d.abs()
-    inside = constant(ad.data < delta)
+    inside = constant(ad.array < delta)
     return _weighted(where(inside, d * d * 0.5, (ad - 0.5 * delta) * delta), weight, reduction, False)
 
 
@@ -379,12 +379,12 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     input = _float_input(fn, input)
     target = _float_target(fn, target, input)
     _require_same_size(fn, input, target)
-    x = input.data
+    x = input.array
     if not ((x >= 0) & (x <= 1)).all():
         raise ValueError(f"{fn}: all elements of input should be between 0 and 1 (probabilities; use "
                          "binary_cross_entropy_with_logits for logits), got values in "
                          f"[{x.min()}, {x.max()}] in an input of shape {tuple(input.shape)}")
-    t = target.data
+    t = target.array
     if not ((t >= 0) & (t <= 1)).all():
         raise ValueError(f"{fn}: all elements of target should be between 0 and 1, got values in "
                          f"[{t.min()}, {t.max()}] in a target of shape {tuple(target.shape)}")

@@ -17,7 +17,7 @@ from ...ops.normalize import moments, normalize
 
 def _batch_statistics(x, axes):
     """The batch mean and biased variance per channel, as arrays (for the running statistics)."""
-    mean, _, var = moments(x.data, axes)
+    mean, _, var = moments(x.array, axes)
     return mean.reshape(-1), var.reshape(-1)
 
 
@@ -52,24 +52,24 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         _check_channels(op, name, t, c)
     axes = (0,) + tuple(range(2, x.ndim))
     if training:
-        n = x.data.size // c if c else 0
+        n = x.array.size // c if c else 0
         if n == 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input size {x.shape}")
         y = normalize(x, axes, eps)
         if n and (running_mean is not None or running_var is not None):   # an empty batch leaves them as they are
             mean, var = _batch_statistics(x, axes)
             if running_mean is not None:
-                running_mean.data[...] = ((1 - momentum) * running_mean.data
+                running_mean.array[...] = ((1 - momentum) * running_mean.array
                                           + momentum * mean).astype(running_mean.dtype)
             if running_var is not None:
                 unbiased = var * (n / (n - 1))
-                running_var.data[...] = ((1 - momentum) * running_var.data
+                running_var.array[...] = ((1 - momentum) * running_var.array
                                          + momentum * unbiased).astype(running_var.dtype)
     else:
         if running_mean is None or running_var is None:
             raise ValueError(f"{op}: running_mean and running_var must be given when training=False")
-        mean = Tensor.wrap(running_mean.data.astype(x.dtype, copy=False))
-        var = Tensor.wrap(running_var.data.astype(x.dtype, copy=False))
+        mean = Tensor.wrap(running_mean.array.astype(x.dtype, copy=False))
+        var = Tensor.wrap(running_var.array.astype(x.dtype, copy=False))
         y = (x - _channel_view(mean, x.ndim)) * _channel_view((var + eps) ** -0.5, x.ndim)
     if weight is not None:
         y = y * _channel_view(lift(weight), x.ndim)

@@ -56,7 +56,7 @@ def _max_pool(nd, input, kernel_size, stride, padding, dilation, ceil_mode, retu
     out = y if batched else y.squeeze(0)
     if not return_indices:
         return out
-    offsets = prim.max_offsets(x.data, y.data, kernel, stride, pad, dilation, size)
+    offsets = prim.max_offsets(x.array, y.array, kernel, stride, pad, dilation, size)
     idx = Tensor.wrap(_flat_index(x.shape, offsets, kernel, stride, pad, dilation, size))
     return out, (idx if batched else idx.squeeze(0))
 
@@ -170,7 +170,7 @@ def adaptive_avg_pool2d(input, output_size):
 def _adaptive_max(nd, input, output_size, return_indices):
     op = f"adaptive_max_pool{nd}d"
     x, batched, size = _adaptive_args(op, nd, input, output_size)
-    xp = backend.xp_of(x.data)
+    xp = backend.xp_of(x.array)
     candidates = []   # per axis: (n, L) positions, the last valid one repeated to pad short windows
     for m, n in zip(x.shape[2:], size):
         start, end = _adaptive_bounds(m, n)
@@ -185,7 +185,7 @@ def _adaptive_max(nd, input, output_size, return_indices):
         per_axis.append(cand.reshape(shape))
     flat = _flat_positions(x.shape, per_axis).reshape(size + (-1,))
     n, c = x.shape[:2]
-    values = x.data.reshape(n, c, math.prod(x.shape[2:]))[:, :, flat]      # (not -1: n may be 0)
+    values = x.array.reshape(n, c, math.prod(x.shape[2:]))[:, :, flat]      # (not -1: n may be 0)
     arg = values.argmax(axis=-1)
     index = xp.take_along_axis(xp.broadcast_to(flat, (n, c) + flat.shape), arg[..., None], axis=-1)[..., 0]
     y = prim.gather(x, index)
@@ -208,7 +208,7 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
 def _max_unpool(nd, input, indices, kernel_size, stride, padding, output_size):
     op = f"max_unpool{nd}d"
     x, batched = check_input(op, lift(input), nd)
-    idx = indices.data if isinstance(indices, Tensor) else backend.numpy.asarray(indices)
+    idx = indices.array if isinstance(indices, Tensor) else backend.numpy.asarray(indices)
     idx = idx if batched else idx[None]
     if idx.shape != x.shape:
         raise ValueError(f"{op}: indices have shape {tuple(idx.shape)} but the input has shape {x.shape}")

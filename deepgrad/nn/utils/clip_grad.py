@@ -33,9 +33,9 @@ def _vector_norm(a, norm_type):
 def _writable_grad(p):
     """``p.grad``'s array, made writable (and cut off from any graph) if it is not already."""
     g = p.grad
-    if g.requires_grad or g._node is not None or not g.data.flags.writeable:
-        p.grad = g = Tensor.wrap(g.data.copy())
-    return g.data
+    if g.requires_grad or g._node is not None or not g.array.flags.writeable:
+        p.grad = g = Tensor.wrap(g.array.copy())
+    return g.array
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
@@ -50,7 +50,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         return Tensor.wrap(np.asarray(0.0, backend.default_float))
     dtype = np.result_type(*[p.grad.dtype for p in params])
     with np.errstate(over="ignore", invalid="ignore"):
-        norms = np.stack([_vector_norm(p.grad.data, norm_type).astype(dtype) for p in params])
+        norms = np.stack([_vector_norm(p.grad.array, norm_type).astype(dtype) for p in params])
         total = _vector_norm(norms, norm_type)
     if error_if_nonfinite and not np.isfinite(total):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, "

@@ -17,11 +17,11 @@ def vector_to_parameters(vec, parameters):
     in vec's dtype); elements left over are ignored, too few is an error."""
     if not isinstance(vec, Tensor):
         raise TypeError(f"expected deepgrad.Tensor, but got: {type(vec).__name__}")
-    flat = vec.data.reshape(-1)
+    flat = vec.array.reshape(-1)
     pointer = 0
     for param in parameters:
         chunk = flat[pointer:pointer + param.numel()]
         if chunk.size != param.numel():
             raise RuntimeError(f"shape '{list(param.shape)}' is invalid for input of size {chunk.size}")
-        param.data = chunk.reshape(param.shape)
+        param.array = chunk.reshape(param.shape)
         pointer += chunk.size

@@ -68,7 +68,7 @@ def _batched_args(args, batch):
     out = []
     for leaf in leaves:
         if isinstance(leaf, Tensor):
-            t = Tensor.wrap(np.resize(leaf.data, (batch,) + leaf.shape[1:]).astype(leaf.dtype))
+            t = Tensor.wrap(np.resize(leaf.array, (batch,) + leaf.shape[1:]).astype(leaf.dtype))
             t.requires_grad = leaf.requires_grad
             out.append(t)
         elif isinstance(leaf, np.ndarray):

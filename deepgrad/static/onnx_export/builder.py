@@ -66,12 +66,12 @@ class _Prepared:
         n_state = len(state)
         self.consts, self.const_names, self.params = {}, {}, set()
         for v, (name, t) in zip(graph.inputs[:n_state], state):
-            self.consts[v] = np.asarray(t.data)
+            self.consts[v] = np.asarray(t.array)
             self.const_names[v] = name
             self.params.add(v)
         for v, a in graph.constants.items():
             if v in graph.externals:
-                a = graph.externals[v].data
+                a = graph.externals[v].array
                 self.params.add(v)
             self.consts[v] = np.asarray(a)
         self.inputs = list(graph.inputs[n_state:])

@@ -1,6 +1,7 @@
 """The autograd tutorials' habits: requires_grad_, grad_fn and next_functions, retain_grad, hooks,
 backward with a gradient, torch.autograd.grad with create_graph, no_grad and detach, in-place updates of
-non-leaf tensors, gradient accumulation and grad.zero_(), set_grad_enabled, numpy scalars on either side."""
+non-leaf tensors, `.data` updates, gradient accumulation and grad.zero_(), set_grad_enabled, numpy scalars on
+either side."""
 import numpy as np
 import torch
 
@@ -50,6 +51,12 @@ def main():
     h[0] = v[1] * 10
     h.sum().backward()
     out["inplace_grad"] = v.grad.numpy().tolist()
+
+    f = torch.tensor([0.5, -0.5], requires_grad=True)         # the blitz tutorial's manual update
+    (f * f * 2).sum().backward()
+    f.data.sub_(f.grad.data * 0.01)
+    f.data = f.data * 3
+    out["data_update"] = [f.tolist(), f.is_leaf, f.requires_grad]
 
     s = np.float32(2.0) * v
     out["numpy_scalar"] = [type(s).__name__, s.requires_grad, s.dtype == torch.float32]
