@@ -1,26 +1,21 @@
 """PyTorch's autograd API on deepgrad (issue 13): custom ``autograd.Function``s, ``grad_fn`` nodes,
 tensor hooks, anomaly detection, and the device / dtype names scripts use; checked against torch."""
+import pathlib
+
 import numpy as np
 import pytest
 
 import deepgrad as dg
+from compat.porting import load
 
 torch = pytest.importorskip("torch")
 
 
 def _legendre(lib):
-    """pytorch/tutorials' polynomial_custom_function.py: P3(x) = (5x³ − 3x)/2 with its own backward."""
-    class LegendrePolynomial3(lib.autograd.Function):
-        @staticmethod
-        def forward(ctx, input):
-            ctx.save_for_backward(input)
-            return 0.5 * (5 * input ** 3 - 3 * input)
-
-        @staticmethod
-        def backward(ctx, grad_output):
-            input, = ctx.saved_tensors
-            return grad_output * 1.5 * (5 * input ** 2 - 1)
-    return LegendrePolynomial3
+    """The custom Function of tests/compat's polynomial program (pytorch/tutorials' style): P3(x) = (5x³ − 3x)/2
+    with its own backward, as written for torch or ported to deepgrad."""
+    program = pathlib.Path(__file__).parent / "compat" / "programs" / "custom_function_fit.py"
+    return load(program, ported=lib is dg).LegendrePolynomial3
 
 
 def test_custom_function_values_gradients_and_second_derivatives_match_torch():
