@@ -192,3 +192,19 @@ def test_data_is_a_detached_tensor_sharing_memory_as_torch():
     assert isinstance(linear.weight, dg.nn.Parameter) and abs(linear.weight.numpy().std() - 0.02) < 0.02
     with pytest.raises(TypeError, match="Tensor"):
         linear.weight.data = 3.0
+
+
+def test_in_place_on_a_view_of_a_graph_tensor_is_refused_not_silently_wrong():
+    """Writing through y[0] or y.view(...) would change y behind its recorded users' backs (PyTorch shares version
+    counters between views; deepgrad refuses): refused while recording, allowed under no_grad."""
+    x = dg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    y = x * 1
+    for view in (lambda: y[0], lambda: y.reshape(4), lambda: y.T, lambda: y.expand(2, 2, 2)):
+        with pytest.raises(RuntimeError, match="view"):
+            view().mul_(2)
+    with dg.no_grad():
+        y[0].mul_(2)
+    np.testing.assert_array_equal(y.numpy(), [[2.0, 4.0], [3.0, 4.0]])
+    free = dg.zeros(2, 3)
+    free[0].add_(1)                    # no graph involved: writes through the view, as torch
+    np.testing.assert_array_equal(free.numpy()[0], [1, 1, 1])

@@ -31,9 +31,10 @@ _level_counter = [0]
 class Primitive:
     """Base class of the primitives; subclasses define ``forward``, ``vjp`` and ``jvp``. ``saved`` names the
     values the VJP reads ("out" and input positions), so a backward pass refuses exactly those modified
-    in place since (None: all of them)."""
+    in place since (None: all of them). ``view``: the result may share its input's memory (reshape, slicing)."""
     differentiable = True
     saved = None
+    view = False
 
     @property
     def name(self):

@@ -9,7 +9,7 @@ or inputs changed since it ran (``engine._check_versions``), where PyTorch's ver
 """
 from .. import backend
 from . import function
-from .tensor import Tensor
+from .tensor import FREED, Tensor
 
 def update(x, compute, op):
     """Write ``compute(old)`` into ``x`` in place and return ``x``; ``old`` holds ``x``'s current value."""
@@ -19,6 +19,11 @@ def update(x, compute, op):
     if recording and x.requires_grad and x._node is None:
         raise RuntimeError(f"{op}: a leaf tensor that requires grad is being used in an in-place operation; "
                            "update parameters under `with deepgrad.no_grad():`, or clone the tensor first")
+    if recording and x._node is not None and x._node is not FREED and x._node[0].view \
+            and any(t.requires_grad for t in x._node[1]):
+        raise RuntimeError(f"{op}: an in-place operation on a view ({x._node[0].name} of a tensor that requires grad) "
+                           "is not supported: the tensor it views would not see the change in its gradients; write "
+                           "into the tensor itself (y[0] = y[0] * 2) or clone the view first")
     old = _stand_in(x) if recording else x
     result = compute(old)
     if result.requires_grad and old is not x:

@@ -13,6 +13,7 @@ _BASIC = (int, slice, type(None), type(Ellipsis))
 
 class GetItem(Primitive):
     saved = ()
+    view = True          # its result may share the input's memory
 
     def forward(self, x, index):
         try:

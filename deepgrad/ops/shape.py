@@ -11,6 +11,7 @@ from .unary import astype
 
 class Reshape(Primitive):
     saved = ()
+    view = True          # its result may share the input's memory
 
     def forward(self, x, shape):
         return x.reshape(shape)
@@ -24,6 +25,7 @@ class Reshape(Primitive):
 
 class Permute(Primitive):
     saved = ()
+    view = True          # its result may share the input's memory
 
     def forward(self, x, perm):
         return x.transpose(perm)
@@ -40,6 +42,7 @@ class Permute(Primitive):
 
 class BroadcastTo(Primitive):
     saved = ()
+    view = True          # its result may share the input's memory
 
     def forward(self, x, shape):
         return backend.xp_of(x).broadcast_to(x, shape)
@@ -87,6 +90,7 @@ class Pad(Primitive):
 
 class Flip(Primitive):
     saved = ()
+    view = True          # its result may share the input's memory
 
     def forward(self, x, axes):
         return backend.xp_of(x).flip(x, axes)
