@@ -158,3 +158,49 @@ class BatchSampler(Sampler):
         if self.drop_last:
             return len(self.sampler) // self.batch_size
         return (len(self.sampler) + self.batch_size - 1) // self.batch_size
+
+
+class DistributedSampler(Sampler):
+    """Rank ``rank``'s shard of ``dataset`` among ``num_replicas`` processes (default: the process group's):
+    every ``num_replicas``-th index of one order (a permutation drawn from ``seed + epoch`` when ``shuffle``),
+    padded by repeating its start so that all shards have ``ceil(n / num_replicas)`` indices, or trimmed
+    to ``floor(n / num_replicas)`` each with ``drop_last``. Call ``set_epoch`` before each epoch to reshuffle."""
+
+    def __init__(self, dataset, num_replicas=None, rank=None, shuffle=True, seed=0, drop_last=False):
+        if num_replicas is None or rank is None:
+            from .. import distributed      # the process group (layer 6), asked only for these defaults
+            num_replicas = distributed.get_world_size() if num_replicas is None else num_replicas
+            rank = distributed.get_rank() if rank is None else rank
+        if not _positive_int(num_replicas):
+            raise ValueError(f"num_replicas should be a positive integer, but got num_replicas={num_replicas}")
+        if not isinstance(rank, numbers.Integral) or not 0 <= rank < num_replicas:
+            raise ValueError(f"Invalid rank {rank}, rank should be in the interval [0, {num_replicas - 1}]")
+        self.dataset = dataset
+        self.num_replicas, self.rank = int(num_replicas), int(rank)
+        self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
+        self.epoch = 0
+        n = len(dataset)
+        self.num_samples = n // self.num_replicas if drop_last else -(-n // self.num_replicas)
+        self.total_size = self.num_samples * self.num_replicas
+
+    def permutation(self):
+        """The order of the whole dataset this epoch, before padding and sharding (the same on every rank)."""
+        n = len(self.dataset)
+        if not self.shuffle:
+            return list(range(n))
+        return np.random.Generator(np.random.PCG64(self.seed + self.epoch)).permutation(n).tolist()
+
+    def __iter__(self):
+        indices = self.permutation()
+        if self.drop_last:
+            indices = indices[:self.total_size]
+        elif indices:
+            indices = (indices * -(-self.total_size // len(indices)))[:self.total_size]
+        return iter(indices[self.rank:self.total_size:self.num_replicas])
+
+    def __len__(self):
+        return self.num_samples
+
+    def set_epoch(self, epoch):
+        """Use ``epoch`` in the shuffling seed: a different order each epoch, the same on every rank."""
+        self.epoch = epoch
