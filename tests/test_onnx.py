@@ -361,3 +361,11 @@ def test_cli_export_errors(tmp_path):
     r = subprocess.run([sys.executable, "-m", "deepgrad", "export", "x.safetensors"], capture_output=True, text=True,
                        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert r.returncode == 2 and "--onnx" in r.stderr
+
+
+@pytest.mark.parametrize("opset", [12, 10_000, True, "17"])
+def test_export_refuses_an_opset_onnx_does_not_know(opset):
+    """The library API checks the range too (not only the CLI): above the installed onnx's newest opset a file
+    would be written that onnxruntime refuses."""
+    with pytest.raises(ValueError, match="opset must be an integer from 13 to"):
+        dg.onnx.export(dg.nn.Linear(2, 2), dg.zeros(1, 2), opset=opset)

@@ -116,8 +116,10 @@ def to_model(model_or_fn, example_args, dynamic_batch=True, opset=DEFAULT_OPSET,
              output_names=None, check=True):
     """The ``onnx.ModelProto`` of ``model_or_fn(*example_args)`` (see ``export``)."""
     onnx = _onnx()
-    if not isinstance(opset, int) or opset < MIN_OPSET:
-        raise ValueError(f"ONNX export: opset must be an int >= {MIN_OPSET}, got {opset!r}")
+    newest = onnx.defs.onnx_opset_version()
+    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= newest:
+        raise ValueError(f"ONNX export: opset must be an integer from {MIN_OPSET} to {newest} (the newest the "
+                         f"installed onnx {onnx.__version__} knows), got {opset!r}")
     args = tuple(example_args) if isinstance(example_args, (tuple, list)) else (example_args,)
     with _eval_mode(model_or_fn):
         shapes = expanded = None
