@@ -1,0 +1,82 @@
+"""DistributedDataParallel and SyncBatchNorm: p ranks x b samples against one process on the p·b samples
+(tests/mpi_programs/ddp.py checks parameters and buffers after several optimiser steps), the errors under
+mpiexec, and the single-process behaviour here."""
+import numpy as np
+import pytest
+
+import deepgrad as dg
+import deepgrad.distributed as dist
+from deepgrad import nn
+from deepgrad.nn.parallel import DistributedDataParallel
+
+from test_distributed import expect_ok, mpirun, needs_mpi
+
+torch = pytest.importorskip("torch")
+
+
+@needs_mpi
+@pytest.mark.parametrize("n, dtype, optimiser, mode", [
+    (2, "float64", "sgd", "plain"), (2, "float64", "adam", "plain"), (2, "float32", "sgd", "plain"),
+    (2, "float32", "adam", "plain"), (2, "float64", "sgd", "nosync"), (2, "float64", "adam", "syncbn"),
+    (2, "float32", "sgd", "syncbn"), (2, "float64", "sgd", "buckets"), (3, "float64", "adam", "syncbn"),
+    (3, "float32", "sgd", "nosync")])
+def test_ddp_equals_one_process_on_the_whole_batch(n, dtype, optimiser, mode):
+    expect_ok(mpirun(n, "ddp.py", dtype, optimiser, mode), n, "ddp ok")
+
+
+@needs_mpi
+def test_ddp_errors():
+    expect_ok(mpirun(2, "ddp_errors.py"), 2, "ddp errors ok")
+
+
+@pytest.fixture
+def single():
+    dist.init_process_group()
+    yield
+    dist.destroy_process_group()
+
+
+def test_ddp_needs_a_process_group():
+    with pytest.raises(RuntimeError, match="not been initialized"):
+        DistributedDataParallel(nn.Linear(2, 2))
+
+
+def test_ddp_single_process_gradients_and_misuse(single):
+    dg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    x = dg.randn(5, 3)
+    model(x).pow(2).sum().backward()
+    expected = [p.grad.array.copy() for p in model.parameters()]
+    model.zero_grad()
+    ddp = DistributedDataParallel(model, bucket_cap_mb=1e-5)
+    ddp(x).pow(2).sum().backward()
+    for p, e in zip(model.parameters(), expected):
+        np.testing.assert_allclose(p.grad.array, e, rtol=1e-6)
+    assert all(isinstance(p, nn.Parameter) for p in model[0]._parameters.values())   # swapped back
+    assert list(ddp.state_dict()) == ["module." + k for k in model.state_dict()]
+    with pytest.raises(ValueError, match="bucket_cap_mb must be a positive number"):
+        DistributedDataParallel(model, bucket_cap_mb=0)
+    with pytest.raises(TypeError, match="module must be a deepgrad.nn.Module"):
+        DistributedDataParallel(lambda x: x)
+
+
+def test_sync_batchnorm_alone_is_batchnorm_as_torch():
+    x = np.random.default_rng(0).standard_normal((6, 3, 4, 4)).astype(np.float32)
+    ours, theirs = nn.SyncBatchNorm(3, momentum=None), torch.nn.BatchNorm2d(3, momentum=None)
+    for _ in range(2):
+        out = ours(dg.tensor(x, requires_grad=True))
+        expected = theirs(torch.tensor(x))
+    np.testing.assert_allclose(out.array, expected.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ours.running_var.array, theirs.running_var.numpy(), rtol=1e-5)
+
+
+def test_convert_sync_batchnorm_keeps_parameters_and_buffers():
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.Sequential(nn.BatchNorm1d(5)))
+    model.eval()
+    bn = model[1]
+    converted = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    assert converted is model
+    assert isinstance(model[1], nn.SyncBatchNorm) and isinstance(model[2][0], nn.SyncBatchNorm)
+    assert model[1].weight is bn.weight and model[1].running_mean is bn.running_mean
+    assert not model[1].training
+    assert isinstance(nn.SyncBatchNorm.convert_sync_batchnorm(nn.BatchNorm2d(2)), nn.SyncBatchNorm)
