@@ -5,6 +5,7 @@ from .binary import (add, div, eq, equal, ge, gt, le, logical_and, logical_or, l
 from .basics import clone, detach, is_floating_point, is_tensor, neg, numel
 from .creation import (arange, as_tensor, bernoulli, empty, empty_like, eye, from_numpy, full, full_like, linspace, ones,
                        ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like)
+from .deform import deform_conv2d
 from .index import getitem
 from .layout import (chunk, diag, diagonal, meshgrid, moveaxis, movedim, narrow, repeat, roll, t, tile, tril, triu,
                      type_as, unbind, unflatten, view_as)
@@ -32,5 +33,5 @@ clamp = clip
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in
            ("activation", "binary", "common", "creation", "index", "linalg", "methods", "reduce", "shape", "unary",
-            "api_methods", "basics", "inplace", "layout", "logical", "norms", "pointwise", "products", "scan",
-            "selection", "sorting")]
+            "api_methods", "basics", "deform", "inplace", "layout", "logical", "norms", "pointwise", "products",
+            "scan", "selection", "sorting")]
