@@ -65,10 +65,10 @@ def test_predict_refuses_an_image_of_the_wrong_size_or_mode(digits_run, tmp_path
 def test_unknown_model_and_dataset_names_list_the_valid_ones(tmp_path, capsys):
     assert main(["train", "--data", "imagenet", "--out", str(tmp_path / "x"), "--quiet"]) == 2
     assert "unknown dataset 'imagenet': use one of digits, mnist, fashion-mnist, cifar10" in capsys.readouterr().err
-    assert main(["summary", "vgg16"]) == 2
-    assert "unknown model 'vgg16': use one of lenet5" in capsys.readouterr().err
+    assert main(["summary", "vgg99"]) == 2
+    assert "unknown model 'vgg99': use one of lenet5" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["train", "--model", "vgg16"])
+        main(["train", "--model", "vgg99"])
 
 
 def test_a_checkpoint_that_is_not_one_is_refused(tmp_path, capsys):
@@ -84,6 +84,14 @@ def test_models_and_summary_list_parameter_counts(capsys):
     assert "lenet5" in out and "61,706" in out and "resnet20" in out
     assert main(["summary", "lenet5"]) == 0
     assert "Total params: 61,706" in capsys.readouterr().out
+
+
+def test_every_zoo_model_can_be_summarised_and_trained_from_the_cli(capsys):
+    from deepgrad.models import MODELS
+    from deepgrad.train import recipes
+    assert set(MODELS) <= set(recipes.MODEL_INPUT)
+    assert main(["summary", "bn_inception"]) == 0
+    assert "Total params:" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("args", [["--help"], ["train", "--help"], ["evaluate", "--help"], ["predict", "--help"],

@@ -187,3 +187,24 @@ def test_argument_errors():
         init.normal_(param(2, 2), std=-1.0)
     with pytest.raises(ValueError, match="a <= b"):
         init.uniform_(param(2, 2), 1.0, 0.0)
+
+
+def test_trunc_normal_stays_in_its_absolute_bounds_with_the_truncated_moments():
+    """torch.nn.init.trunc_normal_: N(mean, std²) cut to [a, b] (absolute bounds): here N(1, 1) on [0.5, 2],
+    whose mean and variance the truncated-normal formulas give (checked against torch's own sampler)."""
+    from math import erf, exp, pi, sqrt
+    t = nn.init.trunc_normal_(dg.zeros(200_000, dtype=dg.float64), mean=1.0, std=1.0, a=0.5, b=2.0,
+                              generator=dg.Generator(0))
+    x = t.numpy()
+    assert x.min() >= 0.5 and x.max() <= 2.0
+    phi = lambda z: exp(-z * z / 2) / sqrt(2 * pi)          # noqa: E731
+    cdf = lambda z: 0.5 * (1 + erf(z / sqrt(2)))            # noqa: E731
+    al, be = -0.5, 1.0
+    z = cdf(be) - cdf(al)
+    mean = 1.0 + (phi(al) - phi(be)) / z
+    var = 1 + (al * phi(al) - be * phi(be)) / z - ((phi(al) - phi(be)) / z) ** 2
+    assert abs(x.mean() - mean) < 0.005 and abs(x.var() - var) < 0.005
+    ref = torch.nn.init.trunc_normal_(torch.zeros(200_000, dtype=torch.float64), 1.0, 1.0, 0.5, 2.0).numpy()
+    assert abs(ref.mean() - mean) < 0.005 and abs(ref.var() - var) < 0.005
+    with pytest.raises(ValueError, match="a < b"):
+        nn.init.trunc_normal_(dg.zeros(3), a=1.0, b=0.0)

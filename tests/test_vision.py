@@ -10,6 +10,8 @@ from deepgrad.vision import datasets, models, transforms, utils
 def test_the_aliases_are_deepgrads_own_objects():
     assert datasets.MNIST is dg.data.MNIST and transforms.Normalize is dg.data.transforms.Normalize
     assert models.ResNet is dg.models.ResNet
+    from deepgrad.vision import ops
+    assert ops.deform_conv2d is dg.deform_conv2d and ops.DeformConv2d is dg.nn.DeformConv2d
 
 
 def test_model_builders_take_torchvisions_keywords():

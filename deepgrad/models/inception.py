@@ -138,16 +138,6 @@ class InceptionAux(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(x, (1, 1)).flatten(1))
 
 
-def _trunc_normal_(tensor, std):
-    """Fill with N(0, std²) truncated to [−2, 2] (torchvision's Inception-v3 initialisation), by
-    inverting the normal CDF on uniform samples."""
-    from scipy.special import ndtr, ndtri
-    lo, hi = ndtr(-2 / std), ndtr(2 / std)
-    u = nn.init.uniform_(tensor.detach().double(), lo, hi).array
-    tensor.array[...] = (std * ndtri(u)).astype(tensor.dtype)
-    return tensor
-
-
 class Inception3(nn.Module):
     """torchvision's Inception v3. In training mode with ``aux_logits`` forward returns
     ``InceptionOutputs(logits, aux_logits)``, otherwise the logits. ``transform_input`` maps inputs
@@ -181,7 +171,7 @@ class Inception3(nn.Module):
         if init_weights:
             for m in self.modules():
                 if isinstance(m, (nn.Conv2d, nn.Linear)):
-                    _trunc_normal_(m.weight, float(getattr(m, "stddev", 0.1)))
+                    nn.init.trunc_normal_(m.weight, std=float(getattr(m, "stddev", 0.1)), a=-2, b=2)
                 elif isinstance(m, nn.BatchNorm2d):
                     nn.init.ones_(m.weight)
                     nn.init.zeros_(m.bias)

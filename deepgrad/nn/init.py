@@ -18,7 +18,7 @@ import warnings
 
 from .. import backend
 
-__all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_", "eye_",
+__all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "zeros_", "ones_", "eye_",
            "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_"]
 
 
@@ -94,6 +94,24 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
     if std < 0:
         raise ValueError(f"normal_: expects std >= 0.0, got std={std}")
     return _fill(tensor, _rng(generator).normal(mean, std, tensor.shape))
+
+
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
+    """Fill with samples from N(mean, std²) truncated to [a, b] (absolute bounds, as ``torch.nn.init``):
+    samples outside are drawn again, which gives exactly the truncated distribution."""
+    if std < 0 or not a < b:
+        raise ValueError(f"trunc_normal_: expects std >= 0 and a < b, got std={std}, a={a}, b={b}")
+    rng = _rng(generator)
+    values = rng.normal(mean, std, tensor.shape)
+    outside = (values < a) | (values > b)
+    for _ in range(1000):
+        if not outside.any():
+            break
+        values[outside] = rng.normal(mean, std, int(outside.sum()))
+        outside = (values < a) | (values > b)
+    else:
+        raise ValueError(f"trunc_normal_: [{a}, {b}] holds almost none of N({mean}, {std}²); move the bounds")
+    return _fill(tensor, values)
 
 
 def constant_(tensor, val):

@@ -21,7 +21,9 @@ SCHEDULES = ("none", "step", "cosine", "onecycle")
 # the input each model is built for: (channels or None for any, height, width) — None size: any
 MODEL_INPUT = {"lenet5": (None, 28, 28), "lenet5-classic": (1, 32, 32), "mlp": (None, None, None),
                "highway_mlp": (None, None, None), "alexnet": (3, 64, 64), "googlenet": (3, 64, 64),
-               **{f"resnet{d}": (3, 32, 32) for d in (18, 34, 50, 101, 152, 20, 32, 44, 56, 110)}}
+               **{f"resnet{d}": (3, 32, 32) for d in (18, 34, 50, 101, 152, 20, 32, 44, 56, 110)},
+               **{f"vgg{d}{bn}": (3, 32, 32) for d in (11, 13, 16, 19) for bn in ("", "_bn")},
+               "inception_v3": (3, 75, 75), "bn_inception": (3, 64, 64)}
 
 
 def load_datasets(name, root=None, download=False, warn=warnings.warn):
@@ -91,6 +93,8 @@ def build_model(name, num_classes, in_shape):
         model = models.mlp((int(np.prod(target)), 800, num_classes))
     elif name == "highway_mlp":
         model = models.highway_mlp(int(np.prod(target)), num_classes=num_classes)
+    elif name == "inception_v3":          # the auxiliary head needs 299x299 inputs and a second loss
+        model = models.inception_v3(num_classes=num_classes, aux_logits=False)
     else:
         model = models.get_model(name, num_classes=num_classes)
     return model, target
