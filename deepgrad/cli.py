@@ -100,16 +100,18 @@ def cmd_predict(args):
 
 
 def cmd_models(args):
+    from .nn import init
     from .train.recipes import MODEL_INPUT, build_model
     print(f"{'model':<16} {'input (C, H, W)':<18} {'parameters (10 classes)':>24}")
     for name, shape in MODEL_INPUT.items():
-        model, target = build_model(name, 10, tuple(d or 28 for d in (shape[0] or 1, shape[1], shape[2])))
+        with init.skipped():        # only counted: no random weights drawn (VGG-19 has 139 million)
+            model, target = build_model(name, 10, tuple(d or 28 for d in (shape[0] or 1, shape[1], shape[2])))
         print(f"{name:<16} {str(target):<18} {sum(p.numel() for p in model.parameters()):>24,}")
     return 0
 
 
 def cmd_summary(args):
-    from .nn import summary
+    from .nn import init, summary
     from .train.recipes import MODEL_INPUT, build_model
     if args.model not in MODEL_INPUT:
         raise ValueError(f"unknown model {args.model!r}: use one of {', '.join(MODEL_INPUT)}")
@@ -119,7 +121,8 @@ def cmd_summary(args):
         wanted = ", ".join("any" if d is None else str(d) for d in fixed)
         raise ValueError(f"{args.model} takes inputs of (C, H, W) = ({wanted}), not --input-shape "
                          f"{' '.join(map(str, shape))} (deepgrad train resizes images to the model's input)")
-    model, target = build_model(args.model, args.classes, shape)
+    with init.skipped():            # described, not trained: no random weights drawn
+        model, target = build_model(args.model, args.classes, shape)
     summary(model, (1,) + tuple(target))
     return 0
 

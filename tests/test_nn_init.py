@@ -208,3 +208,13 @@ def test_trunc_normal_stays_in_its_absolute_bounds_with_the_truncated_moments():
     assert abs(ref.mean() - mean) < 0.005 and abs(ref.var() - var) < 0.005
     with pytest.raises(ValueError, match="a < b"):
         nn.init.trunc_normal_(dg.zeros(3), a=1.0, b=0.0)
+
+
+def test_skipped_leaves_tensors_as_they_are_and_ends_with_its_block():
+    with init.skipped():
+        layer = nn.Linear(300, 200)
+        w = init.orthogonal_(dg.ones(3, 3))
+        t = init.trunc_normal_(dg.full((4,), 7.0))
+    assert not layer.weight.numpy().any() and not layer.bias.numpy().any()
+    assert (w.numpy() == 1).all() and (t.numpy() == 7).all()
+    assert nn.Linear(300, 200).weight.numpy().any()          # drawn again after the block

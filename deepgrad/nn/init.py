@@ -15,11 +15,26 @@ generator (``deepgrad.manual_seed(s)`` reproduces them) or from a ``deepgrad.Gen
 """
 import math
 import warnings
+from contextlib import contextmanager
 
 from .. import backend
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "zeros_", "ones_", "eye_",
            "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_"]
+
+
+_skipping = [False]
+
+
+@contextmanager
+def skipped():
+    """Inside the block the init functions leave tensors as they are (zeros, whose pages are never touched): for
+    building models only to count or describe them (``deepgrad models``), as ``torch.nn.utils.skip_init``."""
+    previous, _skipping[0] = _skipping[0], True
+    try:
+        yield
+    finally:
+        _skipping[0] = previous
 
 
 def _rng(generator):
@@ -28,6 +43,8 @@ def _rng(generator):
 
 def _fill(tensor, values):
     """Write ``values`` (a NumPy array or scalar) into ``tensor`` in place, keeping its dtype."""
+    if _skipping[0]:
+        return tensor
     xp = backend.xp_of(tensor.array)
     tensor.array[...] = xp.asarray(values).astype(tensor.dtype, copy=False)
     return tensor
@@ -86,6 +103,8 @@ def uniform_(tensor, a=0.0, b=1.0, generator=None):
     """Fill with samples from U(a, b)."""
     if a > b:
         raise ValueError(f"uniform_: expects a <= b, got a={a}, b={b}")
+    if _skipping[0]:
+        return tensor
     return _fill(tensor, _rng(generator).uniform(a, b, tensor.shape))
 
 
@@ -93,6 +112,8 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
     """Fill with samples from N(mean, std²)."""
     if std < 0:
         raise ValueError(f"normal_: expects std >= 0.0, got std={std}")
+    if _skipping[0]:
+        return tensor
     return _fill(tensor, _rng(generator).normal(mean, std, tensor.shape))
 
 
@@ -101,6 +122,8 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     samples outside are drawn again, which gives exactly the truncated distribution."""
     if std < 0 or not a < b:
         raise ValueError(f"trunc_normal_: expects std >= 0 and a < b, got std={std}, a={a}, b={b}")
+    if _skipping[0]:
+        return tensor
     rng = _rng(generator)
     values = rng.normal(mean, std, tensor.shape)
     outside = (values < a) | (values > b)
@@ -175,6 +198,8 @@ def orthogonal_(tensor, gain=1, generator=None):
     np = backend.numpy
     rows = tensor.shape[0]
     cols = tensor.array.size // rows
+    if _skipping[0]:
+        return tensor
     flat = _rng(generator).standard_normal((rows, cols))
     if rows < cols:
         flat = flat.T
