@@ -101,7 +101,7 @@ class Tensor:
         """The values as a NumPy array (shares memory on the CPU)."""
         if _trace_check is not None:
             _trace_check(self, "numpy()")
-        return backend.numpy.asarray(self.array) if self.device == "cpu" else self.array.get()
+        return backend.numpy.asarray(self.array) if self.device is backend.CPU else self.array.get()
 
     def __array__(self, dtype=None, copy=None):
         if _trace_check is not None:

@@ -180,14 +180,7 @@ class BackwardHook:
         grad_outputs = self._spread(self.output_index, [slots.get(k) for k in range(len(tensors))],
                                     self.n_outputs)
         for hook in self.user_pre_hooks:
-            result = hook(self.module, grad_outputs)
-            if result is None:
-                continue
-            result = result if isinstance(result, tuple) else (result,)
-            if len(result) != len(grad_outputs):
-                raise RuntimeError("Backward pre hook returned an invalid number of grad_output, "
-                                   f"got {len(result)}, but expected {len(grad_outputs)}")
-            grad_outputs = result
+            grad_outputs = _replaced(hook(self.module, grad_outputs), grad_outputs, "pre hook", "grad_output")
         self.grad_outputs = grad_outputs
         if self.input_index is None:
             warnings.warn("Full backward hook is firing when gradients are computed with respect to module "
@@ -212,12 +205,17 @@ class BackwardHook:
         grad_inputs = self._spread(self.input_index, grads, self.n_inputs)
         for hook in self.user_hooks:
             result = hook(self.module, grad_inputs, self.grad_outputs)
-            if result is None:
-                continue
-            result = result if isinstance(result, tuple) else (result,)
-            if len(result) != len(grad_inputs):
-                raise RuntimeError("Backward hook returned an invalid number of grad_input, "
-                                   f"got {len(result)}, but expected {len(grad_inputs)}")
-            grad_inputs = result
+            grad_inputs = _replaced(result, grad_inputs, "hook", "grad_input")
         self.grad_outputs = None
         return tuple(grad_inputs[i] for i in self.input_index)
+
+
+def _replaced(result, grads, kind, name):
+    """What a backward hook returned in place of ``grads`` (a tuple), or ``grads`` when it returned None."""
+    if result is None:
+        return grads
+    result = result if isinstance(result, tuple) else (result,)
+    if len(result) != len(grads):
+        raise RuntimeError(f"Backward {kind} returned an invalid number of {name}, got {len(result)}, but expected "
+                           f"{len(grads)}")
+    return result
