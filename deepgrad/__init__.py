@@ -18,7 +18,7 @@ from .transforms import grad, hessian, jacfwd, jacrev, jvp, value_and_grad, vjp
 from . import static
 from .static import TraceError, compile, trace  # static graphs (seed 三)
 from .static import onnx_export as onnx  # dg.onnx.export (issue 6)
-from .static import viz  # dg.viz.draw (issue 6)
+from . import viz  # dg.viz.draw (issue 6), dg.viz.animate_conv (issue 14)
 
 from . import accelerator, backends, cuda  # what scripts ask before choosing a device (only the CPU yet)
 from . import utils, vision  # PyTorch's module names: deepgrad.utils.data, deepgrad.vision (torchvision)

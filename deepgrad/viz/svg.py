@@ -1,0 +1,44 @@
+"""A convolution-arithmetic Scene as one self-contained animated SVG: each frame is a group shown for
+its share of the loop by a discrete SMIL ``<animate>`` of its visibility (no script, so it plays inline
+in a page or in an ``<img>``); the first frame is visible where SMIL is not played."""
+import html
+
+from .scene import CELL, COLORS, LINE
+from .raster import DASH
+
+
+def _box(box):
+    fill, outline = COLORS[box.style]
+    stroke = f'stroke="{outline}"' if outline else f'stroke="{COLORS["dash"][0]}" stroke-dasharray="{DASH[0]} {DASH[1]}"'
+    cell = ",".join(map(str, box.cell))
+    return (f'<rect class="{box.style}" data-cell="{cell}" x="{box.x}" y="{box.y}" width="{CELL}" height="{CELL}" '
+            f'fill="{fill}" {stroke}/>')
+
+
+def _visibility(i, n, seconds):
+    """The discrete animation showing frame i of n during [i/n, (i+1)/n) of a ``seconds`` loop."""
+    steps = ([(0, "hidden")] if i else []) + [(i / n, "visible")] + ([((i + 1) / n, "hidden")] if i + 1 < n else [])
+    times = ";".join(f"{t:.6g}" for t, _ in steps)
+    values = ";".join(v for _, v in steps)
+    return (f'<animate attributeName="visibility" values="{values}" keyTimes="{times}" calcMode="discrete" '
+            f'dur="{seconds:g}s" repeatCount="indefinite"/>')
+
+
+def svg(scene, frame_ms):
+    """The SVG text: one frame group per output cell, ``frame_ms`` milliseconds each, looping."""
+    n = len(scene.frames)
+    seconds = n * frame_ms / 1000
+    ray = COLORS["ray"][0]
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{scene.width}" height="{scene.height}" '
+             f'viewBox="0 0 {scene.width} {scene.height}" font-family="sans-serif" font-size="13">',
+             f'<rect width="{scene.width}" height="{scene.height}" fill="{COLORS["background"][0]}"/>',
+             '<g class="base">', *map(_box, scene.base), '</g>']
+    for i, (boxes, rays) in enumerate(scene.frames):
+        output = ",".join(map(str, boxes[-1].cell))
+        parts += [f'<g class="frame" data-output="{output}" visibility="{"hidden" if i else "visible"}">',
+                  _visibility(i, n, seconds), *map(_box, boxes),
+                  *(f'<line x1="{a}" y1="{b}" x2="{c}" y2="{d}" stroke="{ray}"/>' for a, b, c, d in rays), '</g>']
+    x, y = scene.caption_at
+    parts += [f'<text x="{x}" y="{y + (i + 1) * LINE - 4}" fill="{COLORS["text"][0]}">{html.escape(line)}</text>'
+              for i, line in enumerate(scene.caption)]
+    return "\n".join(parts + ["</svg>"]) + "\n"
