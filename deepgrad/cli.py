@@ -23,7 +23,11 @@ np = backend.numpy
 
 
 def cmd_train(args):
-    from .train import run
+    from .train import parallel, run
+    if args.nproc is not None and (status := parallel.launch(args.nproc, args.argv)) is not None:
+        return status        # mpiexec ran this command on --nproc processes
+    if parallel.world().rank != 0:
+        sys.stdout = open(os.devnull, "w")       # rank 0 speaks for the job; errors still reach stderr
     options = {k: getattr(args, k) for k in run.DEFAULTS if getattr(args, k) is not None}
     try:
         run.train(args.out, resume=args.resume, overwrite=args.overwrite, data_root=args.data_root,
@@ -184,6 +188,9 @@ def build_parser():
                    "--download may be given)")
     threads_option(t)
     t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--nproc", type=_at_least(1), metavar="N", help="train data-parallel on N processes, started "
+                   "with mpiexec (pip install \"deepgrad[mpi]\"); --batch-size is per process. Or start them "
+                   "yourself: mpiexec -n N deepgrad train ... (see docs/distributed.md)")
     t.add_argument("--no-plots", action="store_true", help="do not draw figures")
     t.set_defaults(func=cmd_train)
 
@@ -237,10 +244,17 @@ def _at_least(least):
 
 
 def main(argv=None):
-    """Run the command; returns the exit status (see the module docstring)."""
+    """Run the command; returns the exit status (see the module docstring). In a job of several processes
+    (mpiexec), a failure of one ends them all."""
+    from .train.parallel import finish
+    return finish(_main(sys.argv[1:] if argv is None else list(argv)))
+
+
+def _main(argv):
     from .train import NonFiniteLoss
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = argv
     if args.command is None:
         parser.print_help()
         return 2

@@ -16,9 +16,9 @@ import time
 
 from .. import backend
 from ..serialization import atomic_write
-from . import recipes
+from . import parallel, recipes
 from .checkpoint import load_checkpoint
-from .loop import Interrupted, Trainer
+from .loop import Interrupted
 
 np = backend.numpy
 
@@ -194,7 +194,7 @@ def _data(o, data_root, download, echo):
                    order[n_val:])
     val = Subset(with_transform(train_full, eval_tf), order[:n_val]) if n_val else None
     test = with_transform(test_set, eval_tf)
-    loaders = recipes.loaders(train, val, test, o["batch_size"], split)
+    loaders = parallel.loaders(train, val, test, o["batch_size"], split, o["seed"])
     optimizer = recipes.make_optimizer(o["optimizer"], model.parameters(), o["lr"])
     scheduler, per_batch = recipes.make_schedule(o["schedule"], optimizer, o["epochs"], len(loaders[0]), o["lr"])
     recorded = {"classes": classes, "in_shape": in_shape, "input": target, "mean": mean, "std": std}
@@ -212,9 +212,10 @@ def train(out=None, *, resume=None, overwrite=False, data_root=None, download=Fa
     are fixed (given ones must be equal). ``out``: a new run's folder (default ``runs/<model>-<data>-<time>``);
     an existing non-empty folder is refused unless ``overwrite`` (and it is a run folder).
     ``echo``: where progress lines go. Raises ``RunInterrupted`` after SIGINT/SIGTERM."""
-    from .. import get_num_threads, manual_seed, set_num_threads
-    if threads is not None:
-        set_num_threads(threads)
+    from .. import get_num_threads, manual_seed
+    world = parallel.start(threads)       # several processes under mpiexec: see train/parallel.py
+    if world.rank != 0:
+        echo, progress, plots = parallel.quiet, False, False
     if resume is not None:
         if out is not None and os.path.abspath(out) != os.path.abspath(resume):
             raise ValueError("give --resume RUN alone (the run keeps its folder), not with --out")
@@ -223,20 +224,22 @@ def train(out=None, *, resume=None, overwrite=False, data_root=None, download=Fa
     manual_seed(o["seed"])
     run = _data(o, data_root, download, echo)
     model, (train_loader, val_loader, test_loader) = run["model"], run["loaders"]
-    out = resume or new_folder(out, overwrite, o["model"], o["data"])
+    out = resume or parallel.from_rank_zero(world, new_folder, out, overwrite, o["model"], o["data"])
     config = {**o, **run["recorded"]}
-    trainer = Trainer(model, run["optimizer"], train_loader, val_loader, scheduler=run["scheduler"],
-                      scheduler_per_batch=run["per_batch"], clip_grad_norm=o["clip"],
-                      early_stopping=o["early_stopping"], out_dir=out, progress=progress,
-                      metadata={"config": config})
-    if resume and os.path.exists(os.path.join(out, "checkpoints", "latest.json")):
-        trainer.resume()
+    trainer = parallel.trainer(world, model, run["optimizer"], train_loader, val_loader, scheduler=run["scheduler"],
+                               scheduler_per_batch=run["per_batch"], clip_grad_norm=o["clip"],
+                               early_stopping=o["early_stopping"], out_dir=out, progress=progress,
+                               metadata={"config": config})
+    if resume and parallel.resume(world, trainer, out, echo):
         echo(f"resuming {out} after epoch {trainer.epoch}")
-    elif not resume:
+    elif not resume and world.rank == 0:
         atomic_write(os.path.join(out, "config.json"), (json.dumps(config, indent=1) + "\n").encode())
     n_train, n_val, n_test = run["sizes"]
     echo(f"training {o['model']} on {o['data']} ({n_train} train / {n_val} validation / {n_test} test images, "
          f"{sum(p.numel() for p in model.parameters()):,} parameters) -> {out}")
+    if world.size > 1:
+        echo(f"data-parallel on {world.size} processes: batch {o['batch_size']} per process, global batch "
+             f"{o['batch_size'] * world.size}")
     done = len(trainer.history)
     t0 = time.perf_counter()
     try:
@@ -252,7 +255,8 @@ def train(out=None, *, resume=None, overwrite=False, data_root=None, download=Fa
         echo(f"early stopping after epoch {trainer.epoch} of {o['epochs']}: the validation loss has not improved "
              f"for {o['early_stopping']} epochs (best {trainer.best_val_loss:.4f})")
     report, evaluation = _report(trainer, test_loader, out, len(config["classes"]), seconds, get_num_threads())
-    atomic_write(os.path.join(out, "report.json"), (json.dumps(report, indent=1) + "\n").encode())
+    if world.rank == 0:
+        atomic_write(os.path.join(out, "report.json"), (json.dumps(report, indent=1) + "\n").encode())
     best = report["best"]
     echo(f"test accuracy {report['test_accuracy']:.4f} (error {100 * report['test_error']:.2f}%) with the last "
          f"epoch's weights (epoch {trainer.epoch}); {best['test_accuracy']:.4f} with the best checkpoint (epoch "
