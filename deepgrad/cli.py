@@ -247,7 +247,7 @@ def main(argv=None):
     """Run the command; returns the exit status (see the module docstring). In a job of several processes
     (mpiexec), a failure of one ends them all."""
     from .train.parallel import finish
-    return finish(_main(sys.argv[1:] if argv is None else list(argv)))
+    return finish(_main, sys.argv[1:] if argv is None else list(argv))
 
 
 def _main(argv):

@@ -286,9 +286,18 @@ def launch(nproc, argv):
             signal.signal(s, handler)
 
 
-def finish(status):
-    """The exit ``status`` of one rank of a job of several processes; any failure (not a stop every rank
-    agreed on) ends all of them now (MPI_Abort), instead of leaving the others waiting for this one."""
+def finish(main, *args):
+    """``main(*args)``, the exit status of a command. In a job of several processes, any failure of this
+    rank (a status or ``sys.exit`` code other than 0 or an agreed stop by a signal) ends all of them now
+    (MPI_Abort), instead of leaving the others waiting for this one."""
+    try:
+        status = main(*args)
+    except SystemExit as e:
+        if e.code in (None, 0, *_STOPPED) or launched() == 1:
+            raise
+        if isinstance(e.code, str):
+            print(e.code, file=sys.stderr)
+        status = e.code if isinstance(e.code, int) else 1
     if status not in (0, *_STOPPED) and launched() > 1:
         sys.stdout.flush()
         sys.stderr.flush()
