@@ -8,11 +8,19 @@ from .raster import DASH
 
 
 def _box(box):
-    fill, outline = COLORS[box.style]
-    stroke = f'stroke="{outline}"' if outline else f'stroke="{COLORS["dash"][0]}" stroke-dasharray="{DASH[0]} {DASH[1]}"'
     cell = ",".join(map(str, box.cell))
-    return (f'<rect class="{box.style}" data-cell="{cell}" x="{box.x}" y="{box.y}" width="{CELL}" height="{CELL}" '
-            f'fill="{fill}" {stroke}/>')
+    return f'<rect class="{box.style}" data-cell="{cell}" x="{box.x}" y="{box.y}" width="{CELL}" height="{CELL}"/>'
+
+
+def _style():
+    """One CSS rule per style, scoped to the drawing (it may sit inline in a page with others)."""
+    rules = []
+    for style, (fill, outline) in COLORS.items():
+        if style in ("text", "dash"):       # the caption's fill and the dashes' colour, not styles of shapes
+            continue
+        stroke = f"stroke:{outline}" if outline else f"stroke:{COLORS['dash'][0]};stroke-dasharray:{DASH[0]} {DASH[1]}"
+        rules.append(f".conv-arithmetic .{style}{{fill:{fill};{stroke}}}")
+    return "<style>" + "".join(rules) + "</style>"
 
 
 def _visibility(i, n, seconds):
@@ -28,16 +36,16 @@ def svg(scene, frame_ms):
     """The SVG text: one frame group per output cell, ``frame_ms`` milliseconds each, looping."""
     n = len(scene.frames)
     seconds = n * frame_ms / 1000
-    ray = COLORS["ray"][0]
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{scene.width}" height="{scene.height}" '
-             f'viewBox="0 0 {scene.width} {scene.height}" font-family="sans-serif" font-size="13">',
-             f'<rect width="{scene.width}" height="{scene.height}" fill="{COLORS["background"][0]}"/>',
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="conv-arithmetic" width="{scene.width}" '
+             f'height="{scene.height}" viewBox="0 0 {scene.width} {scene.height}" font-family="sans-serif" '
+             f'font-size="13">', f'<title>{html.escape(" ".join(scene.caption))}</title>', _style(),
+             f'<rect class="background" width="{scene.width}" height="{scene.height}"/>',
              '<g class="base">', *map(_box, scene.base), '</g>']
     for i, (boxes, rays) in enumerate(scene.frames):
         output = ",".join(map(str, boxes[-1].cell))
         parts += [f'<g class="frame" data-output="{output}" visibility="{"hidden" if i else "visible"}">',
                   _visibility(i, n, seconds), *map(_box, boxes),
-                  *(f'<line x1="{a}" y1="{b}" x2="{c}" y2="{d}" stroke="{ray}"/>' for a, b, c, d in rays), '</g>']
+                  *(f'<line class="ray" x1="{a}" y1="{b}" x2="{c}" y2="{d}"/>' for a, b, c, d in rays), '</g>']
     x, y = scene.caption_at
     parts += [f'<text x="{x}" y="{y + (i + 1) * LINE - 4}" fill="{COLORS["text"][0]}">{html.escape(line)}</text>'
               for i, line in enumerate(scene.caption)]
