@@ -3,8 +3,11 @@ input cells its output cell reads, at the kernel offsets reading them — checke
 the convolution by deepgrad's reverse mode and by torch's, for direct and transposed convolutions in 1-D
 and 2-D with strides, paddings ("same", "full", asymmetric), dilations and output_padding — and the GIF
 and SVG draw those frames: every cell's colour in every GIF frame, every SVG frame's cells and timing."""
+import contextlib
 import io
 import math
+import os
+import re
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -89,6 +92,7 @@ def _oracles(case):
             _as_ints(_jacobian_reads(jac_torch, out_size, size, kernel)), out_size)
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")    # torch pads a copy: fine here
 @pytest.mark.parametrize("case", CASES, ids=_ids)
 def test_frames_light_the_cells_the_convolution_reads(case):
     arith = dg.viz.conv_frames(**case)
@@ -248,3 +252,18 @@ def test_bad_arguments_are_named(kwargs, error, names):
 def test_bad_animation_arguments_are_named(kwargs, names):
     with pytest.raises(ValueError, match=names):
         dg.viz.animate_conv(4, 3, **kwargs)
+
+
+def test_gallery_page_runs_and_shows_every_case():
+    """docs/gallery.md's exec blocks (what markdown-exec runs at site build) print one animation per case
+    of Dumoulin & Visin, direct and transposed, each a well-formed SVG (the page asserts the formulas)."""
+    page = open(os.path.join(os.path.dirname(__file__), os.pardir, "docs", "gallery.md"), encoding="utf-8").read()
+    blocks = re.findall(r'^```python exec="on"[^\n]*\n(.*?)^```$', page, re.M | re.S)
+    namespace, out = {}, io.StringIO()
+    with contextlib.redirect_stdout(out):
+        for code in blocks:
+            exec(code, namespace)       # noqa: S102  (the page's own code)
+    svgs = re.findall(r"<svg .*?</svg>", out.getvalue(), re.S)
+    assert len(svgs) == len(blocks) - 1 == 16
+    titles = [ET.fromstring(s).find("{http://www.w3.org/2000/svg}title").text for s in svgs]
+    assert sum("transposed" in t for t in titles) == 8
