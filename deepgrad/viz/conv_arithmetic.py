@@ -100,6 +100,44 @@ def _cells(index):
     return tuple(int(i) for i in index)
 
 
+def _direct(conv, size, kernel, stride, padding, dilation):
+    """(output size, reads, (lo, hi) padding, grid size, windows as {t: {grid cell: offset}}, placement)."""
+    nd = len(size)
+    if isinstance(padding, str):
+        lo_hi = resolve_padding(OP, padding, nd, kernel, stride, dilation)
+    else:
+        padding = _axes("padding", padding, nd, 0)
+        lo_hi = (padding, padding)
+    out_size, reads = _probe(conv, size, kernel, False, stride=stride, padding=padding, dilation=dilation)
+    grid = tuple(m + lo + hi for m, lo, hi in zip(size, *lo_hi))
+    _, windows = _probe(conv, grid, kernel, False, stride=stride, dilation=dilation)
+    placement = {b: tuple(i + lo for i, lo in zip(b, lo_hi[0])) for b in np.ndindex(size)}
+    return out_size, reads, lo_hi, grid, windows, placement
+
+
+def _transposed(conv, conv_t, size, kernel, stride, padding, dilation, extra):
+    """As ``_direct``; the grid is the input with zeros inserted and padded, which the equivalent direct
+    convolution reads with stride 1 and the kernel flipped (seed 4.5.1)."""
+    nd = len(size)
+    if isinstance(padding, str):
+        raise TypeError(f"{OP}: padding of a transposed convolution must be an int or a tuple of {nd} ints "
+                        f"(as in PyTorch), got {padding!r}")
+    pad = _axes("padding", padding, nd, 0)
+    zeros = tuple(d * (k - 1) - p for k, d, p in zip(kernel, dilation, pad))
+    if min(zeros) < 0:
+        raise ValueError(f"{OP}: padding {pad} is larger than dilation·(kernel_size − 1) = "
+                         f"{tuple(d * (k - 1) for k, d in zip(kernel, dilation))}: the transposed convolution "
+                         f"crops its output and has no zero-padded direct equivalent to draw")
+    out_size, reads = _probe(conv_t, size, kernel, True, stride=stride, padding=pad, output_padding=extra,
+                             dilation=dilation)
+    grid = tuple((m - 1) * s + 1 + 2 * z + e for m, s, z, e in zip(size, stride, zeros, extra))
+    _, windows = _probe(conv, grid, kernel, False, dilation=dilation)
+    flip = {k: tuple(n - 1 - i for n, i in zip(kernel, k)) for k in np.ndindex(kernel)}
+    windows = {t: {g: flip[k] for g, k in w.items()} for t, w in windows.items()}
+    placement = {b: tuple(z + i * s for z, i, s in zip(zeros, b, stride)) for b in np.ndindex(size)}
+    return out_size, reads, (pad, pad), grid, windows, placement
+
+
 def conv_frames(input_size, kernel_size, stride=1, padding=0, dilation=1, transposed=False, output_padding=0):
     """The ConvArithmetic of a convolution (``transposed``: a transposed one) over ``input_size``
     (an int for a square, or a tuple (H, W) or (L,)), PyTorch's arguments; ``padding`` may also be
@@ -109,45 +147,20 @@ def conv_frames(input_size, kernel_size, stride=1, padding=0, dilation=1, transp
     kernel = _axes("kernel_size", kernel_size, nd, 1)
     stride = _axes("stride", stride, nd, 1)
     dilation = _axes("dilation", dilation, nd, 1)
+    extra = _axes("output_padding", output_padding, nd, 0)
     conv, conv_t = (F.conv1d, F.conv_transpose1d) if nd == 1 else (F.conv2d, F.conv_transpose2d)
     if not isinstance(transposed, bool):
         raise TypeError(f"{OP}: transposed must be True or False, got {transposed!r}")
     if transposed:
-        if isinstance(padding, str):
-            raise TypeError(f"{OP}: padding of a transposed convolution must be an int or a tuple of {nd} ints "
-                            f"(as in PyTorch), got {padding!r}")
-        pad = _axes("padding", padding, nd, 0)
-        extra = _axes("output_padding", output_padding, nd, 0)
-        zeros = tuple(d * (k - 1) - p for k, d, p in zip(kernel, dilation, pad))
-        if min(zeros) < 0:
-            raise ValueError(f"{OP}: padding {pad} is larger than dilation·(kernel_size − 1) = "
-                             f"{tuple(d * (k - 1) for k, d in zip(kernel, dilation))}: the transposed convolution "
-                             f"crops its output and has no zero-padded direct equivalent to draw")
-        out_size, reads = _probe(conv_t, size, kernel, True, stride=stride, padding=pad,
-                                 output_padding=extra, dilation=dilation)
-        grid = tuple((m - 1) * s + 1 + 2 * z + e for m, s, z, e in zip(size, stride, zeros, extra))
-        lo_hi = (pad, pad)
-        # the equivalent direct convolution: stride 1 over the grid, the kernel flipped (seed 4.5.1)
-        _, windows = _probe(conv, grid, kernel, False, dilation=dilation)
-        flip = {k: tuple(n - 1 - i for n, i in zip(kernel, k)) for k in np.ndindex(kernel)}
-        windows = {t: {flip[k]: g for g, k in w.items()} for t, w in windows.items()}
-        placement = {b: tuple(z + i * s for z, i, s in zip(zeros, b, stride)) for b in np.ndindex(size)}
+        found = _transposed(conv, conv_t, size, kernel, stride, padding, dilation, extra)
+    elif any(extra):
+        raise ValueError(f"{OP}: output_padding is for transposed=True only, got {output_padding!r}")
     else:
-        if output_padding != 0:
-            raise ValueError(f"{OP}: output_padding is for transposed=True only, got {output_padding!r}")
-        extra = (0,) * nd
-        if isinstance(padding, str):
-            lo_hi = resolve_padding(OP, padding, nd, kernel, stride, dilation)
-        else:
-            padding = _axes("padding", padding, nd, 0)
-            lo_hi = (padding, padding)
-        out_size, reads = _probe(conv, size, kernel, False, stride=stride, padding=padding, dilation=dilation)
-        grid = tuple(m + lo + hi for m, lo, hi in zip(size, *lo_hi))
-        _, windows = _probe(conv, grid, kernel, False, stride=stride, dilation=dilation)
-        windows = {t: {k: g for g, k in w.items()} for t, w in windows.items()}
-        placement = {b: tuple(i + lo for i, lo in zip(b, lo_hi[0])) for b in np.ndindex(size)}
+        found = _direct(conv, size, kernel, stride, padding, dilation)
+    out_size, reads, lo_hi, grid, windows, placement = found
     frames = tuple(Frame(_cells(t), {_cells(b): _cells(k) for b, k in reads[t].items()},
-                         {_cells(k): _cells(g) for k, g in sorted(windows[t].items())}) for t in np.ndindex(out_size))
+                         {_cells(k): _cells(g) for g, k in sorted(windows[t].items(), key=lambda gk: gk[1])})
+                   for t in np.ndindex(out_size))
     return ConvArithmetic(size, kernel, stride, lo_hi, dilation, transposed, extra, tuple(out_size), grid,
                           {_cells(b): _cells(g) for b, g in placement.items()}, frames)
 
