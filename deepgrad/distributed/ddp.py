@@ -137,7 +137,7 @@ class DistributedDataParallel(Module):
                 self._hooks.append(m.register_forward_hook(self._swap_out, always_call=True))
         self._anchor = None
         self._swapped = {}          # id(submodule) -> its parameters while _Ready nodes stand in for them
-        self._ready, self._next = set(), 0
+        self._ready, self._next, self._done = set(), 0, 0
 
     @contextlib.contextmanager
     def no_sync(self):
@@ -155,7 +155,7 @@ class DistributedDataParallel(Module):
                 self._group.comm.Bcast(t.array, root=0)
         if not (self.require_backward_grad_sync and is_grad_enabled() and self._params):
             return self.module(*args, **kwargs)
-        self._ready, self._next, self._uses = set(), 0, {}
+        self._ready, self._next, self._done, self._uses = set(), 0, 0, {}
         for b in self._buckets:
             b.ready, b.request = 0, None
         self._anchor = apply(_Anchor(), tuple(self._params), {"on_done": self._finish})
@@ -197,6 +197,10 @@ class DistributedDataParallel(Module):
                 self._buckets[self._next].ready == len(self._buckets[self._next].params):
             self._launch(self._buckets[self._next])
             self._next += 1
+        # MPI moves non-blocking collectives on only inside MPI calls (no progress thread): a test of the
+        # oldest bucket in flight at every ready gradient lets the reductions advance while backward runs
+        while self._done < self._next and self._buckets[self._done].request.Test():
+            self._done += 1
 
     def _launch(self, bucket):
         bucket.request = self._group.comm.Iallreduce(IN_PLACE, bucket.flat, op=MPI.SUM if MPI else None)
