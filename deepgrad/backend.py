@@ -1,7 +1,8 @@
 """The array namespace, dtypes, devices and random numbers (layer 1 of DESIGN.md).
 
 Every other layer reaches arrays through this module: ops ask ``xp_of(array)`` for the namespace
-of the arrays they were given (NumPy today; CuPy slots in here later, as in Chainer's ``xp``).
+of the arrays they were given (NumPy, or CuPy on a GPU, as in Chainer's ``xp``). Devices other than the
+CPU are ``ArrayBackend`` entries in a small registry: CUDA's (``_cupy.py``) is made when first asked for.
 """
 import numpy
 
@@ -61,15 +62,156 @@ class device:
 CPU = device("cpu")
 
 
+# ---------------------------------------------------------------- array backends (one per device type)
+class ArrayBackend:
+    """One kind of device deepgrad keeps arrays on (Chainer's ``xp`` idea): ``xp``, its namespace with NumPy's
+    API; ``array_type``; ``to_host(array)`` -> a NumPy array; ``from_host(array, index, non_blocking)`` -> a copy on device
+    ``index`` (of a NumPy array, or of one of its own arrays); ``index_of(array)``, the device an array lives
+    on (``non_blocking``: asynchronously, from pinned memory); ``device_count()``; ``current()``, the current device number; ``use(index)``, a context that makes
+    ``index`` current while arrays are made; ``rng(seed, index)``, a generator with NumPy's ``Generator``
+    methods ``random``, ``standard_normal``, ``integers`` and ``permutation`` on that device; ``pin(array)``,
+    a copy of a NumPy array in page-locked host memory, which the device copies from asynchronously."""
+
+    def __init__(self, type, xp, array_type, *, to_host, from_host, index_of, device_count, current, use, rng,
+                 pin=None):
+        self.type, self.xp, self.array_type = type, xp, array_type
+        self.to_host, self.from_host, self.index_of, self.pin = to_host, from_host, index_of, pin
+        self.device_count, self.current, self.use, self.rng = device_count, current, use, rng
+        self.generators = {}
+
+    def generator(self, index):
+        """Device ``index``'s generator, seeded by ``manual_seed`` (made on first use)."""
+        g = self.generators.get(index)
+        if g is None:
+            with self.use(index):
+                g = self.generators[index] = self.rng(_device_seed[0], index)
+        return g
+
+
+_backends = {}          # device type -> ArrayBackend, besides the CPU
+_by_array_type = {}     # array type -> ArrayBackend
+_device_seed = [0]      # what device generators are seeded with (deepgrad.manual_seed sets it)
+
+CUDA_INSTALL = ('pip install "deepgrad[cuda13]" (CUDA 13 drivers) or "deepgrad[cuda12]" (CUDA 12), '
+                "on a machine with an NVIDIA GPU; deepgrad.cuda.is_available() is False until then")
+
+
+def register_device(entry):
+    """Make ``entry`` (an ``ArrayBackend``) the backend of its device type; returns a function that restores
+    what was registered before (tests put a strict test device under "cuda" this way)."""
+    before = _backends.get(entry.type)
+
+    def restore():
+        _by_array_type.pop(entry.array_type, None)
+        if before is None:
+            _backends.pop(entry.type, None)
+        else:
+            _backends[entry.type] = before
+            _by_array_type[before.array_type] = before
+    if before is not None:
+        _by_array_type.pop(before.array_type, None)
+    _backends[entry.type] = entry
+    _by_array_type[entry.array_type] = entry
+    return restore
+
+
+def array_backend(type, op="deepgrad"):
+    """The backend of device type ``type`` ('cuda' loads CuPy on first use); a RuntimeError that says what
+    to install, or that no GPU was found, when it cannot be had."""
+    entry = _backends.get(type)
+    if entry is None:
+        if type != "cuda":
+            raise RuntimeError(f"{op}: deepgrad has no {type!r} backend; its devices are 'cpu' and 'cuda'")
+        entry = _cupy_backend(op)             # raises the install / no-GPU error
+        register_device(entry)
+    return entry
+
+
+def _cupy_backend(op):
+    """CUDA's backend through CuPy, imported now; the install error without CuPy, another without a GPU."""
+    try:
+        import cupy
+    except ImportError as e:
+        raise RuntimeError(f"{op}: device 'cuda' is not available: it needs CuPy, which could not be imported "
+                           f"({e}): {CUDA_INSTALL}") from None
+    try:
+        count, reason = cupy.cuda.runtime.getDeviceCount(), "no device"
+    except cupy.cuda.runtime.CUDARuntimeError as e:
+        count, reason = 0, str(e)
+    if count == 0:
+        raise RuntimeError(f"{op}: device 'cuda' is not available: CuPy is installed but found no CUDA GPU "
+                           f"({reason}); use device='cpu' (deepgrad.cuda.is_available() is False)")
+    cupy.cuda.set_allocator(PeakPool(cupy.get_default_memory_pool()).malloc)
+
+    def from_host(array, index, non_blocking=False):
+        with cupy.cuda.Device(index):
+            if isinstance(array, numpy.ndarray):
+                return cupy.asarray(array, blocking=not non_blocking)
+            return array.copy()
+
+    def pin(array):
+        memory = cupy.cuda.alloc_pinned_memory(array.nbytes)
+        out = numpy.frombuffer(memory, array.dtype, array.size).reshape(array.shape)
+        out[...] = array
+        return out
+
+    return ArrayBackend("cuda", cupy, cupy.ndarray, to_host=lambda a: a.get(), from_host=from_host,
+                        index_of=lambda a: a.device.id, device_count=lambda: count,
+                        current=cupy.cuda.runtime.getDevice, use=cupy.cuda.Device,
+                        rng=lambda seed, index: CupyRandom(cupy.random.RandomState(seed)), pin=pin)
+
+
+class PeakPool:
+    """CuPy's memory pool, noting the most bytes in use on each device (``deepgrad.cuda.max_memory_allocated``)."""
+    current = None
+
+    def __init__(self, pool):
+        self.pool, self.peaks = pool, {}
+        PeakPool.current = self
+
+    def malloc(self, size):
+        memory = self.pool.malloc(size)
+        used = self.pool.used_bytes()
+        if used > self.peaks.get(memory.device_id, 0):
+            self.peaks[memory.device_id] = used
+        return memory
+
+
+class CupyRandom:
+    """NumPy ``Generator``'s methods that deepgrad draws with, on a ``cupy.random.RandomState``."""
+
+    def __init__(self, state):
+        self.state = state
+
+    def random(self, size, dtype=float64):
+        return self.state.random_sample(size, dtype)
+
+    def standard_normal(self, size):
+        return self.state.standard_normal(size)
+
+    def integers(self, low, high, size):
+        return self.state.randint(low, high, size, dtype=int64)
+
+    def permutation(self, n):
+        return self.state.permutation(n)
+
+
 def check_device(where, op="tensor"):
-    """``where`` (None, a string or a device) as the device deepgrad can put data on: the CPU for now."""
-    if where is None:
+    """``where`` (None, a string or a device) as a device deepgrad can put data on, with its index filled in
+    ('cuda' is the current CUDA device): the CPU for None; a clear RuntimeError for an unavailable one."""
+    if where is None or where is CPU:
         return CPU
     d = where if isinstance(where, device) else device(where)
-    if d.type != "cpu":
-        raise RuntimeError(f"{op}: device {str(d)!r} is not available: deepgrad runs on the CPU (NumPy) until its "
-                           "GPU backend lands (deepgrad.cuda.is_available() is False)")
-    return d
+    if d.type == "cpu":
+        if d.index not in (None, 0):
+            raise ValueError(f"{op}: the CPU has no device {d.index}; use 'cpu'")
+        return CPU
+    entry = array_backend(d.type, op)
+    index = entry.current() if d.index is None else d.index
+    count = entry.device_count()
+    if index >= count:
+        raise RuntimeError(f"{op}: device {str(d)!r} is not available: {count} {d.type} device(s) found")
+    return device(d.type, index)
 
 
 def is_device(value):
@@ -77,12 +219,88 @@ def is_device(value):
     return isinstance(value, device) or isinstance(value, str) and value.partition(":")[0] in device.TYPES
 
 
+def _entry_of(array):
+    """The registered backend owning ``array`` (None for NumPy's and for anything else)."""
+    entry = _by_array_type.get(type(array))
+    if entry is None and hasattr(array, "__cuda_array_interface__"):   # a CuPy array before CuPy was asked for
+        entry = array_backend("cuda")
+    return entry
+
+
 def xp_of(array):
     """The array namespace that owns ``array``: NumPy, or CuPy for a GPU array."""
-    if type(array) is numpy.ndarray or not hasattr(array, "__cuda_array_interface__"):
+    if type(array) is numpy.ndarray:
         return numpy
-    import cupy  # only reached when a CuPy array is handed in
-    return cupy
+    entry = _entry_of(array)
+    return numpy if entry is None else entry.xp
+
+
+def is_array(value):
+    """Whether ``value`` is an array deepgrad can hold: NumPy's, or a registered device's."""
+    return isinstance(value, numpy.ndarray) or _entry_of(value) is not None
+
+
+def device_of(array):
+    """The device ``array`` lives on (``CPU`` for NumPy arrays)."""
+    if type(array) is numpy.ndarray:
+        return CPU
+    entry = _entry_of(array)
+    return CPU if entry is None else device(entry.type, entry.index_of(array))
+
+
+def to_host(array):
+    """``array`` as a NumPy array: itself on the CPU, an explicit copy from a device."""
+    if type(array) is numpy.ndarray:
+        return array
+    entry = _entry_of(array)
+    return numpy.asarray(array) if entry is None else entry.to_host(array)
+
+
+def to_device(array, where, non_blocking=False):
+    """``array`` on device ``where``: itself when it is there already, else a copy (from pinned host memory,
+    asynchronous with ``non_blocking``)."""
+    target = check_device(where, "to")
+    if device_of(array) == target:
+        return array
+    if target is CPU:
+        return to_host(array)
+    entry = _backends[target.type]
+    source = _entry_of(array)
+    host = array if source is None or source is entry else source.to_host(array)
+    return entry.from_host(host, target.index, non_blocking)
+
+
+def pinner():
+    """The function that copies a NumPy array into page-locked host memory for CUDA (``pin_memory``), or None
+    where there is no CUDA device or nothing to pin."""
+    try:
+        return array_backend("cuda").pin
+    except RuntimeError:
+        return None
+
+
+def make_on(where, make, op="tensor"):
+    """``make(xp)``: an array made with the namespace of device ``where`` (None: the CPU), that device current."""
+    d = check_device(where, op)
+    if d is CPU:
+        return make(numpy)
+    entry = _backends[d.type]
+    with entry.use(d.index):
+        return make(entry.xp)
+
+
+def draw_on(where, generator, draw, op="random"):
+    """``draw(rng)``: random values drawn on device ``where`` from its generator (seeded by ``manual_seed``),
+    or on the CPU from ``generator`` (a ``Generator``; None: the default one)."""
+    d = check_device(where, op)
+    if d is CPU:
+        return draw((generator or default_generator).bitgen)
+    if generator is not None:
+        raise ValueError(f"{op}: generator is a CPU generator, but device is {d}; drop generator= to draw "
+                         f"on {d}'s own generator (seeded by deepgrad.manual_seed)")
+    entry = _backends[d.type]
+    with entry.use(d.index):
+        return draw(entry.generator(d.index))
 
 
 def array_of(value):
@@ -113,6 +331,11 @@ def zeros_aligned(shape, dtype, xp=numpy):
     out = empty_aligned(shape, dtype, xp)
     out[...] = 0
     return out
+
+
+def writeable(array):
+    """Whether ``array`` may be written in place (CuPy's arrays have no ``writeable`` flag: always)."""
+    return getattr(array.flags, "writeable", True)
 
 
 def memory_owner(array):
@@ -230,7 +453,7 @@ def as_array(data, dtype=None):
     """Convert Python data or an array to a backend array, PyTorch's default dtypes for Python data:
     float32 for floats, int64 for ints, bool for bools."""
     dtype = as_dtype(dtype)
-    if isinstance(data, numpy.ndarray) or hasattr(data, "__cuda_array_interface__"):
+    if isinstance(data, numpy.ndarray) or _entry_of(data) is not None:
         return data if dtype is None or data.dtype == dtype else data.astype(dtype)
     arr = numpy.asarray(data, dtype=dtype)
     if dtype is None:
@@ -267,8 +490,21 @@ default_generator = Generator(0)
 
 
 def manual_seed(seed):
-    """Seed deepgrad's default generator (weights, dropout, shuffling): the same seed gives the same run."""
+    """Seed deepgrad's default generator (weights, dropout, shuffling) and every device's generator: the same
+    seed gives the same run."""
+    seed_devices(seed)
     return default_generator.manual_seed(seed)
+
+
+def seed_devices(seed, entry=None, indices=()):
+    """Seed device generators: those of ``indices`` of backend ``entry``, or (no entry) every device's."""
+    if entry is None:
+        _device_seed[0] = int(seed)
+        for e in _backends.values():
+            e.generators.clear()      # remade from the new seed when next used
+    for i in indices:
+        with entry.use(i):
+            entry.generators[i] = entry.rng(int(seed), i)
 
 
 def erf(x):

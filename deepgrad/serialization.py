@@ -48,11 +48,11 @@ def _where(keys):
 
 
 def _is_array(value):
-    return isinstance(value, (Tensor, backend.numpy.ndarray))
+    return isinstance(value, Tensor) or backend.is_array(value)
 
 
 def _host(value, keys):
-    a = value.numpy() if isinstance(value, Tensor) else value
+    a = backend.to_host(value.array if isinstance(value, Tensor) else value)   # from a device: an explicit copy
     if a.dtype.kind not in "biufc":
         raise TypeError(f"save: {_where(keys)} is an array of dtype {a.dtype}; only numbers and booleans can be saved")
     return a if a.flags.c_contiguous else a.copy(order="C")   # (ascontiguousarray makes 0-d 1-d)
@@ -186,8 +186,9 @@ def load(f, map_location=None, *, weights_only=None, mmap=None, with_metadata=Fa
     as Tensors (and the metadata dict too if ``with_metadata``). A missing, truncated, corrupted or
     foreign file raises a ValueError saying so; a pickle (``torch.save``'s format) is never unpickled.
 
-    PyTorch's keywords: ``map_location`` ('cpu', a device, a dict {saved location: target} or a
-    callable (tensor, 'cpu') -> tensor or None); a GPU device raises while deepgrad runs on the CPU.
+    PyTorch's keywords: ``map_location`` ('cpu', a device such as 'cuda:0', a dict {saved location: target} or
+    a callable (tensor, 'cpu') -> tensor or None). Tensors are saved from the host (device ones copied there),
+    so they load on the CPU unless ``map_location`` puts them elsewhere.
     ``weights_only`` is always in effect (nothing is unpickled) and ``mmap`` is accepted, but the file
     is read whole, to check its checksum."""
     for name, flag in (("weights_only", weights_only), ("mmap", mmap)):

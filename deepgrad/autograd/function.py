@@ -11,6 +11,7 @@ import functools
 import threading
 from contextlib import contextmanager
 
+from .. import backend
 from ..backend import array_of, numpy
 from .tensor import Tensor
 
@@ -23,7 +24,7 @@ class _ThreadState(threading.local):
 _thread = _ThreadState()
 _recorder = None        # deepgrad.static's tracer while it records a function: it then runs every apply()
 _levels = []            # active forward-mode levels, outermost first (ids increase inwards)
-ndarray = numpy.ndarray
+ndarray, generic = numpy.ndarray, numpy.generic
 _writes = [0]           # in-place writes so far: until the first, every tensor is at version 0 (no need to record)
 _level_counter = [0]
 
@@ -52,9 +53,27 @@ def apply(prim, inputs, params):
     if _recorder is not None:       # tracing (deepgrad.static): the recorder runs and records the primitive
         return _recorder(prim, inputs, params)
     out = Tensor.__new__(Tensor)
-    data = prim.forward(*[t.array for t in inputs], **params)
-    out.array = data if type(data) is ndarray else array_of(data)
+    try:
+        data = prim.forward(*[t.array for t in inputs], **params)
+    except Exception:
+        check_devices(prim, inputs)      # the arrays' own error for mixed devices is less clear than ours
+        raise
+    if type(data) is ndarray:
+        out.array = data
+    else:                                # a device array (all inputs must be there), or a NumPy scalar
+        out.array = array_of(data)
+        if len(inputs) > 1 and not isinstance(data, generic):
+            check_devices(prim, inputs)
     return finish(prim, inputs, params, out)
+
+
+def check_devices(prim, inputs):
+    """Refuse an application of ``prim`` to tensors on different devices, naming two of them."""
+    first = inputs[0].device if inputs else None
+    for t in inputs[1:]:
+        if t.device != first:
+            raise RuntimeError(f"{prim.name}: expected all tensors on the same device, found {first} and "
+                               f"{t.device}; move them with .to(device) first")
 
 
 def finish(prim, inputs, params, out):
@@ -202,3 +221,30 @@ class no_grad(_GradMode):
 class enable_grad(_GradMode):
     """Record operations again inside a ``no_grad`` region."""
     mode = True
+
+
+class ToDevice(Primitive):
+    """y = x copied to another device (``Tensor.to(device)``); the gradient goes back to x's device."""
+    saved = ()
+
+    def forward(self, x, device):
+        return backend.to_device(x, device)
+
+    def vjp(self, g, out, x, device):
+        return (to_device(g, x.device),)
+
+    def jvp(self, tangents, out, x, device):
+        return to_device(tangents[0], device)
+
+
+_to_device = ToDevice()
+
+
+def to_device(x, device, non_blocking=False):
+    """Tensor ``x`` on ``device`` (itself when it is there already): a copy that stays on the graph."""
+    device = backend.check_device(device, "to")
+    if x.device == device:
+        return x
+    if not x.requires_grad and not x._fw:
+        return Tensor.wrap(backend.to_device(x.array, device, non_blocking))
+    return apply(_to_device, (x,), {"device": device})

@@ -61,7 +61,7 @@ class Tensor:
     def data(self, value):
         """``t.data = other``: this tensor holds ``other``'s values from now on (its memory; shape and dtype too)."""
         if not isinstance(value, Tensor) and not hasattr(value, "__array_interface__") \
-                and not hasattr(value, "__cuda_array_interface__"):
+                and not backend.is_array(value):
             raise TypeError(f"data must be set to a Tensor, got {type(value).__name__}")
         self.array = value.array if isinstance(value, Tensor) else value
 
@@ -80,7 +80,11 @@ class Tensor:
 
     @property
     def device(self):
-        return backend.device("cuda", 0) if hasattr(self.array, "__cuda_array_interface__") else backend.CPU
+        return backend.device_of(self.array)
+
+    @property
+    def is_cuda(self):
+        return self.device.type == "cuda"
 
     def size(self, dim=None):
         return self.array.shape if dim is None else self.array.shape[dim]
@@ -98,10 +102,17 @@ class Tensor:
 
     # ------------------------------------------------------------ leaving the tensor world
     def numpy(self):
-        """The values as a NumPy array (shares memory on the CPU)."""
+        """The values as a NumPy array sharing this tensor's memory; on a device, copy with ``.cpu()`` first."""
         if _trace_check is not None:
             _trace_check(self, "numpy()")
-        return backend.numpy.asarray(self.array) if self.device is backend.CPU else self.array.get()
+        if self.device is not backend.CPU:
+            raise TypeError(f"can't convert a {self.device} tensor to a NumPy array: copy it to the host "
+                            "first with .cpu() (t.cpu().numpy())")
+        return backend.numpy.asarray(self.array)
+
+    def _host(self):
+        """The values as a NumPy array: this tensor's own on the CPU, an explicit copy from a device."""
+        return backend.to_host(self.array)
 
     def __array__(self, dtype=None, copy=None):
         if _trace_check is not None:
@@ -109,17 +120,26 @@ class Tensor:
         a = self.numpy()
         return a if dtype is None else a.astype(dtype)
 
+    def __dlpack__(self, *, stream=None, **kwargs):
+        """The DLPack capsule of this tensor's memory, for zero-copy exchange (``torch.from_dlpack(t)``)."""
+        if self.requires_grad:
+            raise RuntimeError("can't export a tensor that requires grad through DLPack; use tensor.detach()")
+        return self.array.__dlpack__(stream=stream, **kwargs)
+
+    def __dlpack_device__(self):
+        return self.array.__dlpack_device__()
+
     def item(self):
         if _trace_check is not None:
             _trace_check(self, "item()")
         if self.array.size != 1:
             raise ValueError(f"item() needs a tensor with exactly one element, got shape {self.shape}")
-        return self.array.reshape(()).item()
+        return self._host().reshape(()).item()
 
     def tolist(self):
         if _trace_check is not None:
             _trace_check(self, "tolist()")
-        return self.array.tolist()
+        return self._host().tolist()
 
     def __float__(self):
         if _trace_check is not None:
@@ -150,8 +170,8 @@ class Tensor:
     def __repr__(self):
         if _trace_check is not None and _trace_check(self, None):
             return f"tensor(<traced {self.dtype}{list(self.shape)}>)"
-        body = backend.numpy.array2string(self.numpy(), separator=", ", prefix="tensor(", precision=4)
-        extra = ""
+        body = backend.numpy.array2string(self._host(), separator=", ", prefix="tensor(", precision=4)
+        extra = "" if self.device is backend.CPU else f", device='{self.device}'"
         if self.dtype not in (backend.float32, backend.int64, backend.bool_):
             extra += f", dtype={self.dtype}"
         if self._node is not None and self._node is not FREED:

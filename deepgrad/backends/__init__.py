@@ -1,3 +1,3 @@
-"""``deepgrad.backends``, as ``torch.backends``: the switches scripts set for cuDNN and ask of MPS. None of
-these backends exists in deepgrad yet; the settings are kept so scripts run unchanged."""
-from . import cudnn, mps  # noqa: F401
+"""``deepgrad.backends``, as ``torch.backends``: the switches scripts set for cuDNN and cuBLAS (read by the CUDA
+kernels) and ask of MPS, which deepgrad does not have."""
+from . import cuda, cudnn, mps  # noqa: F401

@@ -287,13 +287,31 @@ class _OrderedIterator:
             self._workers.close()
 
 
+class _Pinned:
+    """The batches of iterator ``batches`` with their host arrays copied by ``pin`` into page-locked memory."""
+
+    def __init__(self, batches, pin):
+        self.batches, self.pin = batches, pin
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return map_batch(lambda leaf: Tensor.wrap(self.pin(leaf.array))
+                         if isinstance(leaf, Tensor) and type(leaf.array) is np.ndarray else leaf, next(self.batches))
+
+    def close(self):
+        self.batches.close()
+
+
 class DataLoader:
     """Iterate over ``dataset`` in batches, with ``torch.utils.data.DataLoader``'s arguments and checks.
 
     batch_size: samples per batch (``None``: single samples, not collated). shuffle: a new random order
     every epoch. sampler / batch_sampler: the order of indices / of index batches (see the module doc).
     num_workers: worker processes (0: load in this process). collate_fn: turns a list of samples into a
-    batch (default ``default_collate``). pin_memory: accepted; nothing to pin on the CPU. drop_last: drop a
+    batch (default ``default_collate``). pin_memory: with CUDA, batches come in page-locked host memory, so
+    ``batch.to("cuda", non_blocking=True)`` copies asynchronously; accepted without effect on the CPU. drop_last: drop a
     final incomplete batch. timeout: seconds to wait for a batch from the workers (0: forever).
     worker_init_fn: called in each worker with its id, after seeding. multiprocessing_context: a start
     method's name or a multiprocessing context. generator: a ``deepgrad.Generator`` (or an int seed) for
@@ -421,6 +439,10 @@ class DataLoader:
         return itertools.islice(enumerate(self._index_sampler), skip, None)
 
     def __iter__(self):
+        pin = backend.pinner() if self.pin_memory else None
+        return self._iterate() if pin is None else _Pinned(self._iterate(), pin)
+
+    def _iterate(self):
         skip, self._resume_batch = self._resume_batch, 0
         if skip and self._iterable:
             raise TypeError("DataLoader: an IterableDataset cannot resume inside an epoch (a stream has no indices)")

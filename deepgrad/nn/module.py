@@ -6,7 +6,7 @@ from collections import OrderedDict, namedtuple
 
 from .. import backend
 from ..autograd.tensor import Tensor
-from ..ops.methods import to_arguments
+from ..ops.methods import cuda_device, to_arguments
 from . import hooks
 from .hooks import add_hook
 from .parameter import Parameter, is_lazy
@@ -227,7 +227,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             else:
-                if p.grad.requires_grad or not p.grad.array.flags.writeable:
+                if p.grad.requires_grad or not backend.writeable(p.grad.array):
                     p.grad = Tensor.wrap(p.grad.array.copy())
                 p.grad.array[...] = 0
 
@@ -239,28 +239,31 @@ class Module:
         return self
 
     def to(self, *args, device=None, dtype=None, non_blocking=False):
-        """``model.to(dtype)``, ``model.to(device)``, both, or ``model.to(tensor)``, as in PyTorch: floating-point
-        parameters and buffers are cast in place (only the CPU exists yet); uninitialised ones will
-        materialise in it."""
-        _, dtype = to_arguments("Module.to", args, device, dtype)
-        if dtype is not None:
-            if not backend.is_floating(dtype):
-                raise TypeError(f"Module.to only casts to floating-point dtypes, got {dtype}")
-            for t in list(self.parameters()) + list(self.buffers()):
-                if not backend.is_floating(t.dtype):
-                    continue
-                if is_lazy(t):
-                    t.cast_(dtype)
-                else:
-                    t.array = t.array.astype(dtype)
-                    t.grad = None
+        """``model.to(dtype)``, ``model.to(device)``, both, or ``model.to(tensor)``, as in PyTorch: parameters,
+        buffers and gradients move to ``device`` and floating-point ones are cast (gradients then dropped), in
+        place, so the Parameter objects stay the same; uninitialised ones will materialise there."""
+        device, dtype = to_arguments("Module.to", args, device, dtype)
+        if dtype is not None and not backend.is_floating(dtype):
+            raise TypeError(f"Module.to only casts to floating-point dtypes, got {dtype}")
+        for t in list(self.parameters()) + list(self.buffers()):
+            cast = dtype if dtype is not None and backend.is_floating(t.dtype) else None
+            if is_lazy(t):
+                t.cast_(cast or t.dtype, device)
+                continue
+            if device is not None:
+                t.array = backend.to_device(t.array, device)
+                if t.grad is not None:
+                    t.grad = Tensor.wrap(backend.to_device(t.grad.array, device))
+            if cast is not None and cast != t.dtype:
+                t.array = t.array.astype(cast)
+                t.grad = None
         return self
 
     def cpu(self):
-        return self
+        return self.to(backend.CPU)
 
     def cuda(self, device=None):
-        return self.to(backend.device("cuda", device) if isinstance(device, int) else device or "cuda")
+        return self.to(cuda_device(device))
 
     def float(self):
         return self.to(backend.float32)
@@ -326,7 +329,7 @@ class Module:
             if k in state_dict:
                 value = state_dict[k]
                 array = value.array if isinstance(value, Tensor) else backend.numpy.asarray(value)
-                target.array[...] = array.astype(target.dtype, copy=False)
+                target.array[...] = backend.to_device(array, target.device).astype(target.dtype, copy=False)
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------ hooks

@@ -54,17 +54,19 @@ class UninitializedTensorMixin:
     def dtype(self):
         return _raw_data.__get__(self).dtype
 
-    def cast_(self, dtype):
-        """Materialise later in ``dtype`` (what ``Module.to(dtype)`` does to a placeholder)."""
-        _raw_data.__set__(self, backend.numpy.empty(0, dtype))
+    @property
+    def device(self):
+        return backend.device_of(_raw_data.__get__(self))
+
+    def cast_(self, dtype, device=None):
+        """Materialise later in ``dtype``, on ``device`` when given (what ``Module.to`` does to a placeholder)."""
+        _raw_data.__set__(self, backend.make_on(device or self.device, lambda xp: xp.empty(0, dtype)))
 
     def materialize(self, shape, device=None, dtype=None):
-        """Give the tensor ``shape`` (zeros; the module's ``reset_parameters`` fills them) and make it
-        a ``cls_to_become``."""
-        if device not in (None, "cpu"):
-            raise NotImplementedError(f"device={device!r}: deepgrad tensors live on the CPU")
+        """Give the tensor ``shape`` (zeros; the module's ``reset_parameters`` fills them), on ``device`` (the
+        placeholder's when None), and make it a ``cls_to_become``."""
         dtype = backend.as_dtype(dtype) or self.dtype
-        _raw_data.__set__(self, backend.numpy.zeros(tuple(shape), dtype))
+        _raw_data.__set__(self, backend.make_on(device or self.device, lambda xp: xp.zeros(tuple(shape), dtype)))
         self.__class__ = self.cls_to_become
 
     def __repr__(self):

@@ -3,8 +3,9 @@ from .activation import elu, gelu, leaky_relu, softplus
 from .binary import (add, div, eq, equal, ge, gt, le, logical_and, logical_or, lt, maximum, minimum, mul, ne,
                      pow, sub)
 from .basics import clone, detach, is_floating_point, is_tensor, neg, numel
-from .creation import (arange, as_tensor, bernoulli, empty, empty_like, eye, from_numpy, full, full_like, linspace, ones,
-                       ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like)
+from .creation import (arange, as_tensor, bernoulli, empty, empty_like, eye, from_dlpack, from_numpy, full, full_like,
+                       linspace, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor, zeros,
+                       zeros_like)
 from .deform import deform_conv2d
 from .index import getitem
 from .layout import (chunk, diag, diagonal, meshgrid, moveaxis, movedim, narrow, repeat, roll, t, tile, tril, triu,

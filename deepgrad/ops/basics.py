@@ -45,17 +45,18 @@ def _contiguous(self, memory_format=None):
 
 def _new(maker):
     def new(self, *size, dtype=None, device=None, requires_grad=False):
-        return maker(*size, dtype=dtype or self.dtype, device=device, requires_grad=requires_grad)
+        return maker(*size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
     new.__name__ = f"new_{maker.__name__}"
     return new
 
 
 def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
-    return creation.full(size, fill_value, dtype=dtype or self.dtype, device=device, requires_grad=requires_grad)
+    return creation.full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
+                         requires_grad=requires_grad)
 
 
 def _new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
-    return creation.tensor(data, dtype=dtype or self.dtype, device=device, requires_grad=requires_grad)
+    return creation.tensor(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
 
 
 def _cast(dtype):
@@ -69,6 +70,6 @@ METHODS = {
     "element_size": lambda self: self.dtype.itemsize, "nelement": numel, "is_floating_point": is_floating_point,
     "new_zeros": _new(creation.zeros), "new_ones": _new(creation.ones), "new_empty": _new(creation.empty),
     "new_full": _new_full, "new_tensor": _new_tensor,
-    "is_cuda": property(lambda self: self.device.type == "cuda"), "detach_": _detach_,
+    "detach_": _detach_,
     "data_ptr": lambda self: self.array.__array_interface__["data"][0],
 }

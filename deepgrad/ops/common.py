@@ -68,6 +68,7 @@ def normalize_axes(axis, ndim, op):
     return tuple(sorted(out)) if ndim else ()   # a 0-d tensor accepts dim 0 / -1 and has nothing to reduce
 
 
-def constant(array):
-    """A Tensor that carries no gradient, around a backend array."""
-    return Tensor.wrap(array)
+def constant(array, like=None):
+    """A Tensor that carries no gradient, around a backend array; with ``like`` (a Tensor), a host (NumPy)
+    array copied explicitly to ``like``'s device first."""
+    return Tensor.wrap(array if like is None else backend.to_device(array, like.device))

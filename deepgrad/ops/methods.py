@@ -1,7 +1,7 @@
 """Operators and methods of Tensor (``x + y``, ``x.sum()``, ``x.T`` ...), installed onto the class
 defined in the autograd layer so that imports keep pointing down."""
 from .. import backend
-from ..autograd.function import apply
+from ..autograd.function import apply, to_device
 from ..autograd.tensor import Tensor
 from . import activation, api_methods, basics, binary, index, inplace, linalg, reduce, shape, unary
 from .common import NO_PARAMS, lift
@@ -25,16 +25,17 @@ def _t(self):
 
 
 def _to(self, *args, dtype=None, device=None, non_blocking=False, copy=False, memory_format=None):
-    """``t.to(dtype)``, ``t.to(device)``, ``t.to(device, dtype)``, ``t.to(other)`` or keywords, as in PyTorch
-    (only the CPU exists yet): the same tensor when nothing changes, unless ``copy``."""
+    """``t.to(dtype)``, ``t.to(device)``, ``t.to(device, dtype)``, ``t.to(other)`` or keywords, as in PyTorch: the
+    same tensor when nothing changes, unless ``copy``; a move between devices stays on the graph."""
     device, dtype = to_arguments("to", args, device, dtype)
-    out = self if dtype is None else unary.astype(self, dtype)
+    out = self if device is None else to_device(self, device, non_blocking)
+    out = out if dtype is None else unary.astype(out, dtype)
     return out.clone() if copy and out is self else out
 
 
 def to_arguments(op, args, device=None, dtype=None):
     """The (device, dtype) that ``.to``'s positional forms name (a device, a dtype, both, or a tensor whose
-    device and dtype are taken); the device is checked to be available."""
+    device and dtype are taken); the device (None when not named) is checked to be available."""
     if len(args) > 2:
         raise TypeError(f"{op}: expected at most a device and a dtype, got {len(args)} positional arguments")
     for a in args:
@@ -44,11 +45,17 @@ def to_arguments(op, args, device=None, dtype=None):
             device = a
         elif a is not None:
             dtype = a
-    return backend.check_device(device, op), backend.as_dtype(dtype)
+    return None if device is None else backend.check_device(device, op), backend.as_dtype(dtype)
 
 
 def _cuda(self, device=None, non_blocking=False, memory_format=None):
-    return _to(self, backend.device("cuda", device) if isinstance(device, int) else device or "cuda")
+    """A copy on CUDA device ``device`` (an int, a device, or None for the current one)."""
+    return _to(self, cuda_device(device))
+
+
+def cuda_device(device):
+    """What ``.cuda(device)`` means: CUDA device number ``device``, or the current one for None."""
+    return backend.device("cuda", device) if isinstance(device, int) else device or "cuda"
 
 
 _UFUNCS = {
@@ -105,7 +112,7 @@ METHODS = {
     "sigmoid": unary.sigmoid, "relu": unary.relu, "clip": unary.clip, "clamp": unary.clip,
     "leaky_relu": activation.leaky_relu, "elu": activation.elu, "gelu": activation.gelu,
     "softplus": activation.softplus,
-    "astype": unary.astype, "to": _to, "cpu": lambda self, memory_format=None: self,
+    "astype": unary.astype, "to": _to, "cpu": lambda self, memory_format=None: to_device(self, backend.CPU),
     "cuda": _cuda, "float": lambda self: unary.astype(self, "float32"),
     "double": lambda self: unary.astype(self, "float64"), "long": lambda self: unary.astype(self, "int64"),
     "sum": reduce.sum, "mean": reduce.mean, "var": reduce.var, "std": reduce.std, "max": reduce.max,

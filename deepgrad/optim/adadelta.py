@@ -5,7 +5,6 @@
 from .. import backend
 from .optimizer import Optimizer, _apply_weight_decay, _average_square_, _nd, _next_step
 
-np = backend.numpy
 
 
 class Adadelta(Optimizer):
@@ -22,17 +21,18 @@ class Adadelta(Optimizer):
         super().__init__(params, defaults)
 
     def _update(self, p, theta, g, group):
+        xp = backend.xp_of(theta)
         lr, rho, eps = group["lr"], group["rho"], group["eps"]
         state = self._state_of(p, "square_avg", "acc_delta")
         _next_step(state)
         g, _ = _apply_weight_decay(g, theta, group["weight_decay"], group["maximize"])
         v, u = _nd(state["square_avg"].array), _nd(state["acc_delta"].array)
-        scratch, delta = np.empty_like(v), np.empty_like(v)
+        scratch, delta = xp.empty_like(v), xp.empty_like(v)
         _average_square_(v, g, rho, scratch)
-        np.add(v, eps, out=scratch)
-        np.sqrt(scratch, out=scratch)
-        np.add(u, eps, out=delta)
-        np.sqrt(delta, out=delta)
+        xp.add(v, eps, out=scratch)
+        xp.sqrt(scratch, out=scratch)
+        xp.add(u, eps, out=delta)
+        xp.sqrt(delta, out=delta)
         delta /= scratch
         delta *= g
         _average_square_(u, delta, rho, scratch)

@@ -6,7 +6,6 @@ from .. import backend
 from ..autograd.tensor import Tensor
 from .optimizer import Optimizer, _apply_weight_decay, _nd, _next_step, _scalar_tensor
 
-np = backend.numpy
 
 
 class Adagrad(Optimizer):
@@ -38,6 +37,7 @@ class Adagrad(Optimizer):
         return state
 
     def _update(self, p, theta, g, group):
+        xp = backend.xp_of(theta)
         lr, lr_decay, eps = group["lr"], group["lr_decay"], group["eps"]
         state = self._init_state(p)
         step = _next_step(state)
@@ -46,8 +46,8 @@ class Adagrad(Optimizer):
         s = _nd(state["sum"].array)
         scratch = g * g
         s += scratch
-        np.sqrt(s, out=scratch)
+        xp.sqrt(s, out=scratch)
         scratch += eps
-        np.divide(g, scratch, out=scratch)
+        xp.divide(g, scratch, out=scratch)
         scratch *= -clr
         theta += scratch

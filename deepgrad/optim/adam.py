@@ -7,7 +7,6 @@
 from .. import backend
 from .optimizer import Optimizer, _average_square_, _check_adam_options, _decay_weight, _lerp_, _nd, _next_step
 
-np = backend.numpy
 
 
 class Adam(Optimizer):
@@ -21,13 +20,14 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _update(self, p, theta, g, group):
+        xp = backend.xp_of(theta)
         lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
         beta1, beta2 = group["betas"]
         state = self._state_of(p, "exp_avg", "exp_avg_sq", *["max_exp_avg_sq"] * group["amsgrad"])
         step = _next_step(state)
         g = _decay_weight(g, theta, lr, weight_decay, group["decoupled_weight_decay"], group["maximize"])
         m, v = _nd(state["exp_avg"].array), _nd(state["exp_avg_sq"].array)
-        scratch = np.empty_like(m)
+        scratch = xp.empty_like(m)
         _lerp_(m, g, 1 - beta1, scratch)
         _average_square_(v, g, beta2, scratch)
         bias_correction1 = 1 - beta1 ** step
@@ -36,13 +36,13 @@ class Adam(Optimizer):
         bias_correction2_sqrt = bias_correction2 ** 0.5
         if group["amsgrad"]:
             vmax = _nd(state["max_exp_avg_sq"].array)
-            np.maximum(vmax, v, out=vmax)
+            xp.maximum(vmax, v, out=vmax)
             v = vmax
         denom = scratch
-        np.sqrt(v, out=denom)
+        xp.sqrt(v, out=denom)
         denom /= bias_correction2_sqrt
         denom += eps
-        np.divide(m, denom, out=denom)
+        xp.divide(m, denom, out=denom)
         denom *= -step_size
         theta += denom
 

@@ -5,7 +5,6 @@
 from .. import backend
 from .optimizer import Optimizer, _apply_weight_decay, _check_adam_options, _lerp_, _nd, _next_step
 
-np = backend.numpy
 
 
 class Adamax(Optimizer):
@@ -15,18 +14,19 @@ class Adamax(Optimizer):
         super().__init__(params, defaults)
 
     def _update(self, p, theta, g, group):
+        xp = backend.xp_of(theta)
         lr, eps = group["lr"], group["eps"]
         beta1, beta2 = group["betas"]
         state = self._state_of(p, "exp_avg", "exp_inf")
         step = _next_step(state)
         g, _ = _apply_weight_decay(g, theta, group["weight_decay"], group["maximize"])
         m, u = _nd(state["exp_avg"].array), _nd(state["exp_inf"].array)
-        scratch = np.empty_like(m)
+        scratch = xp.empty_like(m)
         _lerp_(m, g, 1 - beta1, scratch)
         u *= beta2
-        np.abs(g, out=scratch)
+        xp.abs(g, out=scratch)
         scratch += eps
-        np.maximum(u, scratch, out=u)
-        np.multiply(m, -lr / (1 - beta1 ** step), out=scratch)   # addcdiv's (value·m)/u
+        xp.maximum(u, scratch, out=u)
+        xp.multiply(m, -lr / (1 - beta1 ** step), out=scratch)   # addcdiv's (value·m)/u
         scratch /= u
         theta += scratch

@@ -22,7 +22,7 @@ def _cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
     d2_square = d1 ** 2 - g1 * g2
     if d2_square < 0:
         return (xmin_bound + xmax_bound) / 2.0
-    d2 = np.sqrt(d2_square)
+    d2 = d2_square ** 0.5
     if x1 <= x2:
         min_pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
     else:
@@ -34,7 +34,7 @@ def _strong_wolfe(obj_func, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_chang
     """A step t along d satisfying the strong Wolfe conditions f(x + t·d) ≤ f + c1·t·gᵀd and
     |∇f(x + t·d)ᵀd| ≤ −c2·gᵀd: bracket, then zoom by cubic interpolation (PyTorch's, after minFunc).
     ``obj_func(x, t, d)`` gives (loss, flat gradient) at x + t·d; returns (f, g, t, evaluations)."""
-    d_norm = np.abs(d).max()
+    d_norm = abs(d).max()
     g = g.copy()
     f_new, g_new = obj_func(x, t, d)
     ls_func_evals = 1
@@ -107,7 +107,7 @@ def _to_state(value):
     """PyTorch keeps L-BFGS's vectors and the scalars computed from them as tensors; so does the state."""
     if isinstance(value, list):
         return [_to_state(v) for v in value]
-    return Tensor.wrap(value) if isinstance(value, (np.ndarray, np.generic)) else value
+    return Tensor.wrap(value) if backend.is_array(value) or isinstance(value, np.generic) else value
 
 
 def _from_state(value):
@@ -180,7 +180,7 @@ class LBFGS(Optimizer):
         current_evals = 1
         state["func_evals"] += 1
         flat_grad = self._gather_flat_grad()
-        if np.abs(flat_grad).max() <= tolerance_grad:       # already optimal
+        if abs(flat_grad).max() <= tolerance_grad:       # already optimal
             return orig_loss
         d, t, old_dirs, old_stps, ro, H_diag, prev_flat_grad, prev_loss = (
             _from_state(state.get(key)) for key in self._SAVED)
@@ -222,7 +222,7 @@ class LBFGS(Optimizer):
                 prev_flat_grad[...] = flat_grad
             prev_loss = loss
 
-            t = min(1.0, 1.0 / np.abs(flat_grad).sum()) * lr if state["n_iter"] == 1 else lr
+            t = min(1.0, 1.0 / abs(flat_grad).sum()) * lr if state["n_iter"] == 1 else lr
             gtd = flat_grad.dot(d)
             if gtd > -tolerance_change:                     # not a descent direction
                 break
@@ -234,20 +234,20 @@ class LBFGS(Optimizer):
                     lambda x, t, d: self._directional_evaluate(closure, x, t, d), x_init, t, d, loss, flat_grad,
                     gtd, max_ls=max_eval - current_evals)
                 self._add_grad(t, d)
-                opt_cond = np.abs(flat_grad).max() <= tolerance_grad
+                opt_cond = abs(flat_grad).max() <= tolerance_grad
             else:
                 self._add_grad(t, d)
                 if n_iter != max_iter:                      # re-evaluate, unless this was the last iteration
                     loss = float(self._closure_loss(closure))
                     flat_grad = self._gather_flat_grad()
-                    opt_cond = np.abs(flat_grad).max() <= tolerance_grad
+                    opt_cond = abs(flat_grad).max() <= tolerance_grad
                     ls_func_evals = 1
             current_evals += ls_func_evals
             state["func_evals"] += ls_func_evals
 
             if n_iter == max_iter or current_evals >= max_eval or opt_cond:
                 break
-            if np.abs(d * t).max() <= tolerance_change or abs(loss - prev_loss) < tolerance_change:
+            if abs(d * t).max() <= tolerance_change or abs(loss - prev_loss) < tolerance_change:
                 break                                       # no progress
 
         for key, value in zip(self._SAVED, (d, t, old_dirs, old_stps, ro, H_diag, prev_flat_grad, prev_loss)):

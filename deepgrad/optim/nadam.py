@@ -7,7 +7,6 @@
 from .. import backend
 from .optimizer import Optimizer, _average_square_, _check_adam_options, _decay_weight, _lerp_, _nd, _next_step
 
-np = backend.numpy
 
 
 class NAdam(Optimizer):
@@ -23,6 +22,7 @@ class NAdam(Optimizer):
         super().__init__(params, defaults)
 
     def _update(self, p, theta, g, group):
+        xp = backend.xp_of(theta)
         lr, eps, psi = group["lr"], group["eps"], group["momentum_decay"]
         beta1, beta2 = group["betas"]
         state = self._state_of(p, "exp_avg", "exp_avg_sq", mu_product=1.0)
@@ -34,14 +34,14 @@ class NAdam(Optimizer):
         mu_product.array *= mu
         product = float(mu_product.array)
         m, v = _nd(state["exp_avg"].array), _nd(state["exp_avg_sq"].array)
-        denom, scratch = np.empty_like(m), np.empty_like(m)
+        denom, scratch = xp.empty_like(m), xp.empty_like(m)
         _lerp_(m, g, 1 - beta1, scratch)
         _average_square_(v, g, beta2, scratch)
-        np.divide(v, 1 - beta2 ** step, out=denom)
-        np.sqrt(denom, out=denom)
+        xp.divide(v, 1 - beta2 ** step, out=denom)
+        xp.sqrt(denom, out=denom)
         denom += eps
         for term, value in ((g, -lr * (1.0 - mu) / (1.0 - product)),
                             (m, -lr * mu_next / (1.0 - product * mu_next))):
-            np.multiply(term, value, out=scratch)   # addcdiv's (value·term)/d
+            xp.multiply(term, value, out=scratch)   # addcdiv's (value·term)/d
             scratch /= denom
             theta += scratch

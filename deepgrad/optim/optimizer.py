@@ -3,9 +3,9 @@ dicts holding ``params`` and that group's options), ``defaults``, per-parameter 
 ``zero_grad``, ``add_param_group`` and ``state_dict``/``load_state_dict`` in PyTorch's format
 (state keyed by parameter index; groups with ``params`` as lists of indices).
 
-Steps update ``p.array`` in place with NumPy operations, outside any graph; optimiser state
-(moments, momentum buffers) is kept as Tensors of the parameter's shape whose arrays are updated in
-place too. The arithmetic sees every array through ``_nd`` (a 0-d array as its shape-(1,) view), as
+Steps update ``p.array`` in place with the operations of its array namespace (NumPy, or CuPy on a GPU),
+outside any graph; optimiser state (moments, momentum buffers) is kept as Tensors of the parameter's shape,
+on its device, whose arrays are updated in place too (``step`` stays a 0-d CPU tensor, as in PyTorch). The arithmetic sees every array through ``_nd`` (a 0-d array as its shape-(1,) view), as
 NumPy turns 0-d results into scalars, which can be neither ``out=`` targets nor updated in place.
 """
 import copy
@@ -125,7 +125,7 @@ class Optimizer:
                     p.grad = None
                 else:
                     g = p.grad
-                    if g.requires_grad or g._node is not None or not g.array.flags.writeable:
+                    if g.requires_grad or g._node is not None or not backend.writeable(g.array):
                         p.grad = g = Tensor.wrap(g.array.copy())
                     g.array[...] = 0
 
@@ -204,11 +204,13 @@ class Optimizer:
                           chain.from_iterable(g["params"] for g in groups)))
 
         def cast(param, value, key=None):
-            if isinstance(value, Tensor) or isinstance(value, np.ndarray):
+            if isinstance(value, Tensor) or backend.is_array(value):
                 array = value.array if isinstance(value, Tensor) else value
                 array = array.copy()
-                if key not in self._scalar_state and backend.is_floating(param.dtype) and backend.is_floating(array.dtype):
-                    array = array.astype(param.dtype, copy=False)
+                if key not in self._scalar_state:       # on the parameter's device (the scalars stay on the CPU)
+                    array = backend.to_device(array, param.device)
+                    if backend.is_floating(param.dtype) and backend.is_floating(array.dtype):
+                        array = array.astype(param.dtype, copy=False)
                 return Tensor.wrap(array)
             if isinstance(value, dict):
                 return {k: cast(param, v, k) for k, v in value.items()}
@@ -287,7 +289,7 @@ def _average_square_(v, g, beta, scratch):
     """v ← β·v + (1 − β)·g² in place (``v.mul_(β).addcmul_(g, g, value=1 − β)``); ``scratch`` (v's
     shape) is overwritten."""
     v *= beta
-    np.multiply(g, 1 - beta, out=scratch)
+    backend.xp_of(v).multiply(g, 1 - beta, out=scratch)
     scratch *= g
     v += scratch
 

@@ -8,7 +8,6 @@
 from .. import backend
 from .optimizer import Optimizer, _average_square_, _check_adam_options, _decay_weight, _lerp_, _nd, _next_step
 
-np = backend.numpy
 
 
 class RAdam(Optimizer):
@@ -20,6 +19,7 @@ class RAdam(Optimizer):
         super().__init__(params, defaults)
 
     def _update(self, p, theta, g, group):
+        xp = backend.xp_of(theta)
         lr, eps = group["lr"], group["eps"]
         beta1, beta2 = group["betas"]
         rho_inf = 2 / (1 - beta2) - 1
@@ -27,7 +27,7 @@ class RAdam(Optimizer):
         step = _next_step(state)
         g = _decay_weight(g, theta, lr, group["weight_decay"], group["decoupled_weight_decay"], group["maximize"])
         m, v = _nd(state["exp_avg"].array), _nd(state["exp_avg_sq"].array)
-        scratch = np.empty_like(m)
+        scratch = xp.empty_like(m)
         _lerp_(m, g, 1 - beta1, scratch)
         _average_square_(v, g, beta2, scratch)
         bias_correction2 = 1 - beta2 ** step
@@ -36,9 +36,9 @@ class RAdam(Optimizer):
         update *= lr
         if rho_t > 5.0:
             rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
-            np.sqrt(v, out=scratch)
+            xp.sqrt(v, out=scratch)
             scratch += eps
-            np.divide(bias_correction2 ** 0.5, scratch, out=scratch)
+            xp.divide(bias_correction2 ** 0.5, scratch, out=scratch)
             update *= scratch
             update *= rect
         theta -= update

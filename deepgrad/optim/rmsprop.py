@@ -6,7 +6,6 @@
 from .. import backend
 from .optimizer import Optimizer, _apply_weight_decay, _average_square_, _lerp_, _nd, _next_step
 
-np = backend.numpy
 
 
 class RMSprop(Optimizer):
@@ -27,29 +26,30 @@ class RMSprop(Optimizer):
         super().__init__(params, defaults)
 
     def _update(self, p, theta, g, group):
+        xp = backend.xp_of(theta)
         lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
         state = self._state_of(p, "square_avg", *["momentum_buffer"] * (momentum > 0),
                                *["grad_avg"] * group["centered"])
         _next_step(state)
         g, _ = _apply_weight_decay(g, theta, group["weight_decay"], group["maximize"])
         v = _nd(state["square_avg"].array)
-        avg = np.empty_like(v)
+        avg = xp.empty_like(v)
         _average_square_(v, g, alpha, avg)
         if group["centered"]:
             ga = _nd(state["grad_avg"].array)
             _lerp_(ga, g, 1 - alpha, avg)
-            np.multiply(ga, ga, out=avg)   # v − ḡ² (addcmul with value −1)
-            np.subtract(v, avg, out=avg)
-            np.sqrt(avg, out=avg)
+            xp.multiply(ga, ga, out=avg)   # v − ḡ² (addcmul with value −1)
+            xp.subtract(v, avg, out=avg)
+            xp.sqrt(avg, out=avg)
         else:
-            np.sqrt(v, out=avg)
+            xp.sqrt(v, out=avg)
         avg += eps
-        np.divide(g, avg, out=avg)
+        xp.divide(g, avg, out=avg)
         if momentum > 0:
             buf = _nd(state["momentum_buffer"].array)
             buf *= momentum
             buf += avg
-            np.multiply(buf, -lr, out=avg)
+            xp.multiply(buf, -lr, out=avg)
         else:
             avg *= -lr
         theta += avg

@@ -199,8 +199,9 @@ def _nll(fn, logp, t, weight, ignore_index, reduction):
     else:
         logp_b, t_b = logp, t
     valid = t_b != ignore_index
-    safe = np.where(valid, t_b, 0)
-    grids = np.indices(safe.shape, sparse=True)
+    xp = backend.xp_of(t_b)
+    safe = xp.where(valid, t_b, 0)
+    grids = xp.indices(safe.shape, sparse=True)
     picked = logp_b[(grids[0], safe) + tuple(grids[1:])]
     w = valid.astype(logp.dtype)
     if weight is not None:

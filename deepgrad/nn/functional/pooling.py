@@ -92,7 +92,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 def _avg_divisor(spatial, kernel, stride, pad, size, count_include_pad):
     """PyTorch's divisor per output position: the window clipped to the padded input (or to the input
-    itself when padding is not counted), as an array of shape ``size``."""
+    itself when padding is not counted), as a host array of shape ``size``."""
     xp = backend.numpy
     divisor = 1
     for axis, (m, k, s, p, n) in enumerate(zip(spatial, kernel, stride, pad, size)):
@@ -114,7 +114,7 @@ def _avg_pool(nd, input, kernel_size, stride, padding, ceil_mode, count_include_
         y = sums * (1.0 / divisor_override)
     else:
         divisor = _avg_divisor(x.shape[2:], kernel, stride, pad, size, count_include_pad)
-        y = sums * constant((1.0 / divisor).astype(x.dtype))
+        y = sums * constant((1.0 / divisor).astype(x.dtype), x)
     return y if batched else y.squeeze(0)
 
 
@@ -154,7 +154,7 @@ def _adaptive_avg(nd, input, output_size):
         a = backend.numpy.zeros((m, n), x.dtype)   # column i averages window i
         for i, (s, e) in enumerate(zip(start, end)):
             a[s:e, i] = 1.0 / (e - s)
-        y = (y.swapaxes(2 + axis, -1) @ constant(a)).swapaxes(2 + axis, -1)
+        y = (y.swapaxes(2 + axis, -1) @ constant(a, x)).swapaxes(2 + axis, -1)
     return y if batched else y.squeeze(0)
 
 
@@ -208,7 +208,7 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
 def _max_unpool(nd, input, indices, kernel_size, stride, padding, output_size):
     op = f"max_unpool{nd}d"
     x, batched = check_input(op, lift(input), nd)
-    idx = indices.array if isinstance(indices, Tensor) else backend.numpy.asarray(indices)
+    idx = indices.array if isinstance(indices, Tensor) else backend.to_device(backend.numpy.asarray(indices), x.device)
     idx = idx if batched else idx[None]
     if idx.shape != x.shape:
         raise ValueError(f"{op}: indices have shape {tuple(idx.shape)} but the input has shape {x.shape}")

@@ -2,7 +2,7 @@
 with PyTorch's arguments, buffers (running_mean, running_var, num_batches_tracked) and modes, and
 the lazy ``LazyBatchNorm1d/2d/3d`` (num_features inferred at the first forward)."""
 from ... import backend
-from ...autograd.tensor import Tensor
+from ...ops.creation import ones, zeros
 from .. import functional as F
 from .. import init
 from ..lazy import LazyModuleMixin
@@ -47,9 +47,9 @@ class _BatchNorm(Module):
         self.track_running_stats = track_running_stats
         _affine_parameters(self, (num_features,), affine, bias, dtype)
         if track_running_stats:
-            self.register_buffer("running_mean", Tensor(backend.numpy.zeros(num_features, dtype)))
-            self.register_buffer("running_var", Tensor(backend.numpy.ones(num_features, dtype)))
-            self.register_buffer("num_batches_tracked", Tensor(backend.numpy.zeros((), backend.int64)))
+            self.register_buffer("running_mean", zeros(num_features, dtype=dtype))
+            self.register_buffer("running_var", ones(num_features, dtype=dtype))
+            self.register_buffer("num_batches_tracked", zeros((), dtype=backend.int64))
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -171,7 +171,7 @@ class _LazyBatchNorm(LazyModuleMixin):
         if track_running_stats:
             self.running_mean = UninitializedBuffer(dtype=dtype)
             self.running_var = UninitializedBuffer(dtype=dtype)
-            self.num_batches_tracked = Tensor(backend.numpy.zeros((), backend.int64))
+            self.num_batches_tracked = zeros((), dtype=backend.int64)
 
     def _infer(self, input):
         return input.shape[1]

@@ -16,24 +16,25 @@ def _grads(parameters):
 
 def _vector_norm(a, norm_type):
     """‖a‖ of order ``norm_type`` (as ``torch.linalg.vector_norm``), as a 0-d array of a's dtype."""
-    a = np.abs(a.reshape(-1))
+    xp = backend.xp_of(a)
+    a = xp.abs(a.reshape(-1))
     if norm_type == math.inf:
         return a.max(initial=0).astype(a.dtype)
     if norm_type == -math.inf:
         return a.min(initial=math.inf).astype(a.dtype)
     if norm_type == 0:
-        return np.asarray(np.count_nonzero(a), a.dtype)
+        return xp.asarray(xp.count_nonzero(a), a.dtype)
     if norm_type == 1:
-        return np.asarray(a.sum(), a.dtype)
+        return xp.asarray(a.sum(), a.dtype)
     if norm_type == 2:
-        return np.asarray(np.sqrt(np.dot(a, a)), a.dtype)
-    return np.asarray(np.sum(a ** norm_type) ** (1.0 / norm_type), a.dtype)
+        return xp.asarray(xp.sqrt(xp.dot(a, a)), a.dtype)
+    return xp.asarray(xp.sum(a ** norm_type) ** (1.0 / norm_type), a.dtype)
 
 
 def _writable_grad(p):
     """``p.grad``'s array, made writable (and cut off from any graph) if it is not already."""
     g = p.grad
-    if g.requires_grad or g._node is not None or not g.array.flags.writeable:
+    if g.requires_grad or g._node is not None or not backend.writeable(g.array):
         p.grad = g = Tensor.wrap(g.array.copy())
     return g.array
 
@@ -49,16 +50,17 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     if not params:
         return Tensor.wrap(np.asarray(0.0, backend.default_float))
     dtype = np.result_type(*[p.grad.dtype for p in params])
+    xp = backend.xp_of(params[0].grad.array)
     with np.errstate(over="ignore", invalid="ignore"):
-        norms = np.stack([_vector_norm(p.grad.array, norm_type).astype(dtype) for p in params])
+        norms = xp.stack([_vector_norm(p.grad.array, norm_type).astype(dtype) for p in params])
         total = _vector_norm(norms, norm_type)
-    if error_if_nonfinite and not np.isfinite(total):
+    if error_if_nonfinite and not xp.isfinite(total):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, "
                            "so it cannot be clipped. To disable this error and scale the gradients by the "
                            "non-finite norm anyway, set `error_if_nonfinite=False`")
     # a non-finite total gives NaN gradients (inf·0), silently, as PyTorch
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        coef = np.minimum(np.asarray(max_norm, dtype) / (total + np.asarray(1e-6, dtype)), np.asarray(1.0, dtype))
+        coef = xp.minimum(xp.asarray(max_norm, dtype) / (total + xp.asarray(1e-6, dtype)), xp.asarray(1.0, dtype))
         for p in params:
             g = _writable_grad(p)
             g *= coef.astype(g.dtype)
@@ -70,4 +72,4 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
     clip_value = float(clip_value)
     for p in _grads(parameters):
         g = _writable_grad(p)
-        np.clip(g, -clip_value, clip_value, out=g)
+        backend.xp_of(g).clip(g, -clip_value, clip_value, out=g)
