@@ -32,7 +32,7 @@ def cmd_train(args):
     try:
         run.train(args.out, resume=args.resume, overwrite=args.overwrite, data_root=args.data_root,
                   download=args.download, threads=args.threads, progress=not args.quiet, plots=not args.no_plots,
-                  **options)
+                  device=args.device, **options)
     except run.RunInterrupted as e:
         name = "Ctrl-C" if e.signum == signal.SIGINT else signal.Signals(e.signum).name
         if e.checkpoint is None:
@@ -192,6 +192,9 @@ def build_parser():
                    "with mpiexec (pip install \"deepgrad[mpi]\"); --batch-size is per process. Or start them "
                    "yourself: mpiexec -n N deepgrad train ... (see docs/distributed.md)")
     t.add_argument("--no-plots", action="store_true", help="do not draw figures")
+    t.add_argument("--device", default="auto", metavar="{auto,cpu,cuda,cuda:N}", help="where to train: auto (a "
+                   "CUDA GPU when deepgrad.cuda.is_available(), else the CPU), cpu, cuda or cuda:N "
+                   "(pip install \"deepgrad[cuda13]\"; see docs/gpu.md) (default: auto)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="test accuracy of a checkpoint", description="Evaluate a checkpoint on "

@@ -2,6 +2,7 @@
 implicit host conversions and NumPy operands, as CuPy's do. Whatever runs here reaches the host only through
 explicit copies, so it runs on CuPy the same way."""
 import copy
+import json
 
 import numpy as np
 import pytest
@@ -202,3 +203,29 @@ def test_cuda_module_reports_the_registered_device():
     assert dg.accelerator.current_accelerator() == "cuda"
     with pytest.raises(RuntimeError, match="not available: 1 cuda device"):
         dg.ones(1, device="cuda:1")
+
+
+@pytest.mark.slow
+def test_cli_trains_on_the_device_as_on_the_cpu(tmp_path, monkeypatch):
+    """``deepgrad train --device cuda`` in-process: the model lives on the device, and the run's figures equal
+    the CPU run's."""
+    pytest.importorskip("sklearn", reason="the digits dataset comes with scikit-learn")
+    from deepgrad.cli import main
+    from deepgrad.train import loop
+    devices = []
+    fit = loop.Trainer.fit
+
+    def recording_fit(self, epochs):
+        devices.append({str(p.device) for p in self.model.parameters()})
+        return fit(self, epochs)
+    monkeypatch.setattr(loop.Trainer, "fit", recording_fit)
+    reports = {}
+    for device in ("cpu", "cuda"):
+        out = tmp_path / device
+        args = ["train", "--epochs", "1", "--batch-size", "64", "--out", str(out), "--quiet", "--no-plots", "--device",
+                device]
+        assert main(args) == 0
+        reports[device] = json.loads((out / "report.json").read_text())
+    assert devices == [{"cpu"}, {"cuda:0"}]
+    assert reports["cuda"]["test_accuracy"] == pytest.approx(reports["cpu"]["test_accuracy"], abs=0.01)
+    assert main(["train", "--device", "cuda:3", "--out", str(tmp_path / "x"), "--quiet"]) == 2

@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 
-from .. import backend
+from .. import backend, cuda
 from ..autograd.function import no_grad
 from ..nn import functional as F
 from ..nn.utils import clip_grad_norm_
@@ -46,11 +46,13 @@ class Trainer:
     ``clip_grad_norm`` caps the global gradient norm; ``early_stopping`` is a patience in epochs on
     the validation loss (training stops once it has not improved for that many epochs in a row, and
     ``stopped_early`` is set); ``out_dir`` receives ``log.jsonl`` (one line per epoch) and
-    ``checkpoints/`` (the last ``keep_last`` epochs and ``best.safetensors``, by validation accuracy)."""
+    ``checkpoints/`` (the last ``keep_last`` epochs and ``best.safetensors``, by validation accuracy).
+    ``device``: where the batches go (default: the device of the model's parameters, which the model and
+    optimiser must already be on); the metrics come back to the host."""
 
     def __init__(self, model, optimizer, train_loader, val_loader=None, *, loss_fn=F.cross_entropy, scheduler=None,
                  scheduler_per_batch=False, clip_grad_norm=None, early_stopping=None, out_dir=None, keep_last=2,
-                 progress=True, metadata=None):
+                 progress=True, metadata=None, device=None):
         if clip_grad_norm is not None and not clip_grad_norm > 0:
             raise ValueError(f"Trainer: clip_grad_norm must be a number > 0, got {clip_grad_norm!r}")
         if early_stopping is not None:
@@ -59,6 +61,9 @@ class Trainer:
             if val_loader is None:
                 raise ValueError("Trainer: early_stopping watches the validation loss: it needs a val_loader")
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
+        first = next(iter(model.parameters()), None)
+        self.device = backend.check_device(device if device is not None or first is None else first.device,
+                                           "Trainer")
         self.train_loader, self.val_loader = train_loader, val_loader
         self.scheduler, self.scheduler_per_batch = scheduler, scheduler_per_batch
         self.clip_grad_norm, self.early_stopping = clip_grad_norm, early_stopping
@@ -88,9 +93,10 @@ class Trainer:
         bar.update(self.train_loader.state_dict()["batch"])
         start, seen = time.perf_counter(), 0
         for x, y in self.train_loader:
+            x, y = self._to_device(x), self._to_device(y)
             loss, logits = self._train_step(x, y)
             sums["loss"] += loss * len(y)
-            sums["correct"] += int((logits.argmax(-1) == y.numpy()).sum())
+            sums["correct"] += int((logits.argmax(-1) == y.array).sum())   # on the batch's device, then one number
             sums["count"] += len(y)
             seen += len(y)
             bar.set_postfix(loss=f"{sums['loss'] / sums['count']:.4f}", acc=f"{sums['correct'] / sums['count']:.4f}",
@@ -125,6 +131,9 @@ class Trainer:
         self.step += 1
         return value, logits.array
 
+    def _to_device(self, batch):
+        return batch.to(self.device, non_blocking=True)
+
     # ------------------------------------------------------------ evaluation
     def evaluate(self, loader, num_classes=None):
         """Loss, accuracy, top-5 accuracy and the confusion matrix of ``model`` on ``loader``."""
@@ -133,10 +142,10 @@ class Trainer:
         logits, labels, total = [], [], 0.0
         with no_grad():
             for x, y in loader:
-                out = self.model(x)
-                total += float(self.loss_fn(out, y).item()) * len(y)
-                logits.append(out.numpy())
-                labels.append(y.numpy())
+                out = self.model(self._to_device(x))
+                total += float(self.loss_fn(out, self._to_device(y)).item()) * len(y)
+                logits.append(out.cpu().numpy())
+                labels.append(y.cpu().numpy())
         self.model.train(was_training)
         logits, labels = np.concatenate(logits), np.concatenate(labels)
         num_classes = num_classes or logits.shape[-1]
@@ -248,6 +257,14 @@ class Trainer:
             atomic_write(os.path.join(self.out_dir, "log.jsonl"),
                          "".join(json.dumps(r) + "\n" for r in self.history).encode())
         return self
+
+
+def pick_device(name="auto"):
+    """``deepgrad train --device``: 'auto' is the current CUDA device when one is available, else the CPU; 'cpu',
+    'cuda' and 'cuda:N' are checked (an unavailable one raises, saying what to install)."""
+    if name == "auto":
+        name = "cuda" if cuda.is_available() else "cpu"
+    return backend.check_device(name, "--device")
 
 
 @contextlib.contextmanager

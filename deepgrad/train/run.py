@@ -18,7 +18,7 @@ from .. import backend
 from ..serialization import atomic_write
 from . import parallel, recipes
 from .checkpoint import load_checkpoint
-from .loop import Interrupted
+from .loop import Interrupted, pick_device
 
 np = backend.numpy
 
@@ -205,13 +205,14 @@ def _data(o, data_root, download, echo):
 
 
 def train(out=None, *, resume=None, overwrite=False, data_root=None, download=False, threads=None, progress=True,
-          plots=True, echo=print, **options):
+          plots=True, echo=print, device="auto", **options):
     """Train as ``deepgrad train`` does; returns the report (also written to ``<out>/report.json``).
 
     ``options``: the run options (see ``DEFAULTS``). ``resume``: a run folder to continue; its options
     are fixed (given ones must be equal). ``out``: a new run's folder (default ``runs/<model>-<data>-<time>``);
     an existing non-empty folder is refused unless ``overwrite`` (and it is a run folder).
-    ``echo``: where progress lines go. Raises ``RunInterrupted`` after SIGINT/SIGTERM."""
+    ``echo``: where progress lines go. ``device``: 'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'.
+    Raises ``RunInterrupted`` after SIGINT/SIGTERM."""
     from .. import get_num_threads, manual_seed
     world = parallel.start(threads)       # several processes under mpiexec: see train/parallel.py
     if world.rank != 0:
@@ -224,6 +225,7 @@ def train(out=None, *, resume=None, overwrite=False, data_root=None, download=Fa
     manual_seed(o["seed"])
     run = _data(o, data_root, download, echo)
     model, (train_loader, val_loader, test_loader) = run["model"], run["loaders"]
+    model.to(pick_device(device))        # in place: the optimiser keeps its parameters, its state is made there
     out = resume or parallel.from_rank_zero(world, new_folder, out, overwrite, o["model"], o["data"])
     config = {**o, **run["recorded"]}
     trainer = parallel.trainer(world, model, run["optimizer"], train_loader, val_loader, scheduler=run["scheduler"],
