@@ -2,13 +2,11 @@
 palette, no dithering, so every cell has exactly its style's colour)."""
 import io
 
-from .scene import CELL, COLORS, LINE
-
-DASH = (4, 3)       # pixels on, off
+from .scene import CELL, COLORS, DASH, DASHES, LINE, RAY, TEXT
 
 
 def _palette():
-    colors = sorted({c for pair in COLORS.values() for c in pair if c})
+    colors = sorted({c for pair in COLORS.values() for c in pair if c} | {DASHES, RAY, TEXT})
     return colors, {c: i for i, c in enumerate(colors)}
 
 
@@ -27,7 +25,7 @@ def _box(draw, box, index):
     x0, y0, x1, y1 = box.x, box.y, box.x + CELL, box.y + CELL
     draw.rectangle((x0, y0, x1, y1), fill=index[fill], outline=index[outline] if outline else None)
     if outline is None:
-        dash = index[COLORS["dash"][0]]
+        dash = index[DASHES]
         for edge in ((x0, y0, x1, y0), (x0, y1, x1, y1), (x0, y0, x0, y1), (x1, y0, x1, y1)):
             _dashed(draw, *edge, dash)
 
@@ -58,7 +56,7 @@ def gif(scene, frame_ms):
     font, ascii_only = _font()
     x, y = scene.caption_at
     for i, line in enumerate(scene.caption):
-        draw.text((x, y + i * LINE), line.translate(ascii_only), fill=index[COLORS["text"][0]], font=font)
+        draw.text((x, y + i * LINE), line.translate(ascii_only), fill=index[TEXT], font=font)
     images = []
     for boxes, rays in scene.frames:
         image = base.copy()
@@ -66,7 +64,7 @@ def gif(scene, frame_ms):
         for box in boxes:
             _box(draw, box, index)
         for ray in rays:
-            draw.line(ray, fill=index[COLORS["ray"][0]])
+            draw.line(ray, fill=index[RAY])
         images.append(image)
     out = io.BytesIO()
     images[0].save(out, format="GIF", save_all=True, append_images=images[1:], duration=frame_ms, loop=0,

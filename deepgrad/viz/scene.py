@@ -11,7 +11,7 @@ GAP = 3 * CELL      # between the input and the output grid
 LINE = 17           # caption line height
 CHAR = 7            # a caption character's width, about (13 px sans-serif)
 
-COLORS = {          # style: (fill, outline); a None outline is dashed grey
+COLORS = {          # a cell's style: (fill, outline); a None outline is dashed in DASHES
     "background": ("#ffffff", "#ffffff"),
     "input": ("#5fa5e0", "#1d3f66"),
     "zero": ("#ffffff", None),
@@ -19,10 +19,9 @@ COLORS = {          # style: (fill, outline); a None outline is dashed grey
     "window": ("#b9c4d0", None),
     "output": ("#9fe3e3", "#1b5c5c"),
     "current": ("#178f8f", "#0b3d3d"),
-    "ray": ("#7a7a7a", "#7a7a7a"),
-    "text": ("#222222", "#222222"),
-    "dash": ("#8c8c8c", "#8c8c8c"),
 }
+DASHES, RAY, TEXT = "#8c8c8c", "#7a7a7a", "#222222"
+DASH = (4, 3)       # dashes: pixels on, off
 
 
 @dataclass(frozen=True)
@@ -93,9 +92,8 @@ def _caption(arith):
 
 def _rays(window, current):
     """Lines from the window's right corners to the output cell's left ones."""
-    x0, y0 = min(b.x for b in window), min(b.y for b in window)
-    x1, y1 = max(b.x for b in window) + CELL, max(b.y for b in window) + CELL
-    return ((x1, y0, current.x, current.y), (x1, y1, current.x, current.y + CELL))
+    top, right, bottom = min(b.y for b in window), max(b.x for b in window) + CELL, max(b.y for b in window) + CELL
+    return (right, top, current.x, current.y), (right, bottom, current.x, current.y + CELL)
 
 
 def scene(arith):

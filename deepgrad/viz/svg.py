@@ -3,8 +3,7 @@ its share of the loop by a discrete SMIL ``<animate>`` of its visibility (no scr
 in a page or in an ``<img>``); the first frame is visible where SMIL is not played."""
 import html
 
-from .scene import CELL, COLORS, LINE
-from .raster import DASH
+from .scene import CELL, COLORS, DASH, DASHES, LINE, RAY, TEXT
 
 
 def _box(box):
@@ -14,13 +13,10 @@ def _box(box):
 
 def _style():
     """One CSS rule per style, scoped to the drawing (it may sit inline in a page with others)."""
-    rules = []
-    for style, (fill, outline) in COLORS.items():
-        if style in ("text", "dash"):       # the caption's fill and the dashes' colour, not styles of shapes
-            continue
-        stroke = f"stroke:{outline}" if outline else f"stroke:{COLORS['dash'][0]};stroke-dasharray:{DASH[0]} {DASH[1]}"
-        rules.append(f".conv-arithmetic .{style}{{fill:{fill};{stroke}}}")
-    return "<style>" + "".join(rules) + "</style>"
+    rules = [f".conv-arithmetic .{style}{{fill:{fill};stroke:{outline}}}" if outline else
+             f".conv-arithmetic .{style}{{fill:{fill};stroke:{DASHES};stroke-dasharray:{DASH[0]} {DASH[1]}}}"
+             for style, (fill, outline) in COLORS.items()]
+    return "<style>" + "".join(rules) + f".conv-arithmetic .ray{{stroke:{RAY}}}</style>"
 
 
 def _visibility(i, n, seconds):
@@ -47,6 +43,6 @@ def svg(scene, frame_ms):
                   _visibility(i, n, seconds), *map(_box, boxes),
                   *(f'<line class="ray" x1="{a}" y1="{b}" x2="{c}" y2="{d}"/>' for a, b, c, d in rays), '</g>']
     x, y = scene.caption_at
-    parts += [f'<text x="{x}" y="{y + (i + 1) * LINE - 4}" fill="{COLORS["text"][0]}">{html.escape(line)}</text>'
+    parts += [f'<text x="{x}" y="{y + (i + 1) * LINE - 4}" fill="{TEXT}">{html.escape(line)}</text>'
               for i, line in enumerate(scene.caption)]
     return "\n".join(parts + ["</svg>"]) + "\n"
