@@ -1,8 +1,11 @@
 """``deepgrad train`` on several processes (``--nproc`` and ``mpiexec``), as real subprocesses: the accuracy
 of one process, rank 0 alone writing, figures of the whole data, resume on the same and on other numbers of
 processes, signals and failures ending every rank."""
+import contextlib
+import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -169,3 +172,19 @@ def test_nproc_without_mpiexec_names_the_extra(tmp_path, monkeypatch, capsys):
     assert main(["train", "--nproc", "2", "--out", str(tmp_path / "run")]) == 2
     assert 'pip install "deepgrad[mpi]"' in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_the_scaling_page_runs_the_ring_model():
+    """docs/distributed.md's executed blocks (run by markdown-exec at site build) print both tables and the plot."""
+    pytest.importorskip("matplotlib")
+    with open(os.path.join(ROOT, "docs", "distributed.md"), encoding="utf-8") as f:
+        blocks = re.findall(r'```python exec="on"[^\n]*\n(.*?)```', f.read(), re.S)
+    ns, printed = {"__name__": "__main__"}, io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        for code in blocks:
+            exec(code, ns)
+    assert printed.getvalue().count("| 64 |") == 2 and "<svg" in printed.getvalue()
+    assert ns["allreduce"](2, 8e6, 1e9, 0.0) == pytest.approx(8e-3)           # n/B at p = 2
+    assert ns["allreduce"](4, 8e6, 1e9, 1e-6) == pytest.approx(12e-3 + 6e-6)  # 2(p-1)/p·n/B + 2(p-1)·α
+    assert ns["efficiency"](1.0, ns["H"]) == 1.0                             # hidden under the step
+    assert ns["efficiency"](1.0, 2 + ns["H"]) == pytest.approx(1 / 3)
