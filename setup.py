@@ -5,5 +5,5 @@ import sys
 from setuptools import Extension, setup
 
 setup(ext_modules=[Extension(
-    "deepgrad.ops._direct", ["deepgrad/ops/_direct.c"], depends=["deepgrad/ops/_direct_kernels.h"],
+    "deepgrad.kernels.cpu._direct", ["deepgrad/kernels/cpu/_direct.c"], depends=["deepgrad/kernels/cpu/_direct_kernels.h"],
     extra_compile_args=[] if sys.platform == "win32" else ["-O3", "-Wno-psabi"], optional=True)])

@@ -18,8 +18,8 @@ def test_aligned_arrays_start_on_a_cache_line(shape, dtype):
 
 
 def test_im2col_buffers_are_aligned():
-    from deepgrad.ops.conv import im2col
-    from deepgrad.ops.grid import Grid
+    from deepgrad.kernels.cpu.convolution import im2col
+    from deepgrad.kernels.cpu.grid import Grid
     x = np.random.default_rng(0).standard_normal((2, 3, 9, 9)).astype(np.float32)
     for stride in (1, 2):
         cols = im2col(x, Grid((3, 3), (stride, stride), (1, 1), (7 // stride, 7 // stride)), (0, 0), 1)

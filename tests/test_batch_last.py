@@ -1,4 +1,4 @@
-"""The batch-last layout (``ops/batch_last.py``) that unit-stride GEMM convolutions take where the flat
+"""The batch-last layout (``kernels/cpu/batch_last.py``) that unit-stride GEMM convolutions take where the flat
 grid would waste most positions: where it is chosen, and that it computes what the channel-major
 layout and PyTorch compute (values, VJPs, JVPs, second derivatives)."""
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 
 import deepgrad as dg
 import deepgrad.nn.functional as F
-from deepgrad.ops import batch_last, direct
-from deepgrad.ops.grid import Grid
+from deepgrad.kernels.cpu import batch_last, direct
+from deepgrad.kernels.cpu.grid import Grid
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning"),
               pytest.mark.filterwarnings("ignore::DeprecationWarning")]

@@ -6,8 +6,8 @@ import pytest
 
 import deepgrad as dg
 import deepgrad.nn.functional as F
-from deepgrad.ops import compiled
-from deepgrad.ops.grid import Grid
+from deepgrad.kernels.cpu import compiled
+from deepgrad.kernels.cpu.grid import Grid
 
 pytest.importorskip("numba")
 
@@ -87,7 +87,7 @@ def test_numba_failing_to_load_falls_back_to_numpy_with_a_warning(monkeypatch):
 
 
 def test_compiled_loops_only_where_they_apply():
-    from deepgrad.ops import depthwise
+    from deepgrad.kernels.cpu import depthwise
     f32, f64, f16 = (np.zeros(1, t) for t in (np.float32, np.float64, np.float16))
     assert compiled.loops_for(f32) is not None and compiled.loops_for(f64) is not None
     assert compiled.loops_for(f16) is None and compiled.loops_for(np.zeros(1, np.int64)) is None

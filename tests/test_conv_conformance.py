@@ -14,7 +14,7 @@ import pytest
 import deepgrad as dg
 import deepgrad.nn.functional as F
 from _conformance import as_params, check_against_torch, fmt, n_fast, torch
-from deepgrad.ops import batch_last, direct
+from deepgrad.kernels.cpu import batch_last, direct
 
 tF = torch.nn.functional
 
@@ -221,7 +221,7 @@ def test_conv_transpose_grid_covers_the_brief():
 
 # --------------------------------------------------------------------------------------------
 # the routes taken at larger sizes, each forced on part of the grids: the batch-last GEMM layout
-# (``ops/batch_last.py``, unit stride) and the direct kernels (``ops/direct.py``, where built)
+# (``kernels/cpu/batch_last.py``, unit stride) and the direct kernels (``kernels/cpu/direct.py``, where built)
 # --------------------------------------------------------------------------------------------
 
 ROUTES = ("batch-last GEMM", "direct kernels")

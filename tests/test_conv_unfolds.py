@@ -6,7 +6,10 @@ import pytest
 
 import deepgrad as dg
 import deepgrad.nn.functional as F
-from deepgrad.ops import batch_last, conv, direct, sharing
+from deepgrad.kernels import sharing
+from deepgrad.kernels.cpu import batch_last, direct
+from deepgrad.kernels.cpu import convolution as cpu_conv
+from deepgrad.ops import conv
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +21,7 @@ def gemm_only(monkeypatch):
 @pytest.fixture
 def unfolds(monkeypatch):
     count = []
-    for layout in (conv._ChannelMajor, batch_last.BatchLast):
+    for layout in (cpu_conv._ChannelMajor, batch_last.BatchLast):
         real = layout.unfold
 
         def counting(self, x, lo, groups, real=real):

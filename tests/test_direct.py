@@ -1,4 +1,4 @@
-"""The direct convolution kernels (``ops/direct.py``, the C extension ``_direct``) that convolutions
+"""The direct convolution kernels (``kernels/cpu/direct.py``, the C extension ``_direct``) that convolutions
 take where it is built: where they are chosen, that they compute what the im2col + GEMM
 path computes (1 to 3 spatial axes, strides, dilation, groups, cropping), the moves to and from the
 batch-last layout, and that results do not depend on the number of threads. (The conformance grids
@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 import deepgrad as dg
 import deepgrad.nn.functional as F
 from deepgrad import threads
-from deepgrad.ops import direct
+from deepgrad.kernels.cpu import direct
 
 pytestmark = [pytest.mark.skipif(direct._kernels() is None, reason="the C extension _direct is not built"),
               pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning"),

@@ -1,11 +1,11 @@
-"""The weight gradient's product taken in pieces over positions (``ops/gemm.py``) equals the whole
+"""The weight gradient's product taken in pieces over positions (``kernels/cpu/gemm.py``) equals the whole
 product, and a conv layer with few weights (LeNet-5's first) takes it and matches PyTorch."""
 import numpy as np
 import pytest
 
 import deepgrad as dg
 import deepgrad.nn.functional as F
-from deepgrad.ops import gemm
+from deepgrad.kernels.cpu import gemm
 
 torch = pytest.importorskip("torch")
 

@@ -60,7 +60,7 @@ def test_depthwise_results_identical_for_any_thread_count(stride, compiled, rest
     three give bit-identical values and gradients (the big batch makes parts split)."""
     monkeypatch.setattr("deepgrad.threads.PART_BYTES", 1)
     if not compiled:
-        monkeypatch.setattr("deepgrad.ops.compiled.loops", lambda: None)
+        monkeypatch.setattr("deepgrad.kernels.cpu.compiled.loops", lambda: None)
     rng = np.random.default_rng(0)
     x0 = rng.standard_normal((6, 4, 9, 9)).astype(np.float32)
     w0 = rng.standard_normal((8, 1, 3, 3)).astype(np.float32)

@@ -15,35 +15,10 @@ torchvision's kernels, the interpolant of the cell [⌊y⌋, ⌊y⌋ + 1] is use
 the value is the pixel's and the derivative the one-sided one towards the next pixel. Mask, weights
 and bias enter through ordinary Tensor operations.
 """
-import math
-
-from .. import backend
+from .. import backend, kernels
 from ..autograd.function import Primitive, apply
 from ..autograd.tensor import Tensor
 from .common import lift
-
-
-def _corners(x_shape, py, px, order):
-    """The four neighbours of each point: (flat pixel index, weight) pairs, weight 0 for pixels
-    outside and for every neighbour of a point outside the input."""
-    xp = backend.xp_of(py)
-    h, w = x_shape[-2:]
-    y0, x0 = xp.floor(py), xp.floor(px)
-    ly, lx = py - y0, px - x0
-    inside = (py > -1) & (py < h) & (px > -1) & (px < w)
-    wy = ((1 - ly, ly) if order[0] == 0 else (-xp.ones_like(ly), xp.ones_like(ly)))
-    wx = ((1 - lx, lx) if order[1] == 0 else (-xp.ones_like(lx), xp.ones_like(lx)))
-    for dy in (0, 1):
-        for dx in (0, 1):
-            yc, xc = y0 + dy, x0 + dx
-            valid = inside & (yc >= 0) & (yc < h) & (xc >= 0) & (xc < w)
-            index = xp.where(valid, yc * w + xc, 0).astype(xp.intp)
-            yield index, xp.where(valid, wy[dy] * wx[dx], 0).astype(py.dtype)
-
-
-def _grouped(a, groups):
-    """(N, C, ...) -> (N, G, C/G, ...)."""
-    return a.reshape((a.shape[0], groups, a.shape[1] // groups) + a.shape[2:])
 
 
 class Sample(Primitive):
@@ -51,14 +26,7 @@ class Sample(Primitive):
     saved = (0, 1, 2)
 
     def forward(self, x, py, px, order):
-        n, c, h, w = x.shape
-        g = py.shape[1]
-        planes = _grouped(x.reshape(n, c, h * w), g)                       # (N, G, C/G, H·W)
-        shape = (n, g, 1, math.prod(py.shape[2:]))
-        out = 0
-        for index, weight in _corners(x.shape, py, px, order):
-            out = out + backend.xp_of(x).take_along_axis(planes, index.reshape(shape), -1) * weight.reshape(shape)
-        return backend.xp_of(x).asarray(out, x.dtype).reshape((n, c) + py.shape[2:])
+        return kernels.of(x).sample(x, py, px, order)
 
     def vjp(self, g, out, x, py, px, order):
         return (spread(g, py, px, order, x.shape[2:]) if x.requires_grad else None,
@@ -80,19 +48,7 @@ class Spread(Primitive):
     saved = (0, 1, 2)
 
     def forward(self, v, py, px, order, size):
-        xp = backend.xp_of(v)
-        n, c = v.shape[:2]
-        g = py.shape[1]
-        hw = size[0] * size[1]
-        base = xp.arange(n * c).reshape(n, g, c // g, 1) * hw                 # each (n, c) plane's start
-        points = (n, g, 1, math.prod(py.shape[2:]))
-        values = _grouped(v.reshape(n, c, points[-1]), g)
-        total = 0
-        for index, weight in _corners((n, c) + tuple(size), py, px, order):
-            flat = (base + index.reshape(points)).ravel()
-            weights = (values * weight.reshape(points)).ravel()
-            total = total + xp.bincount(flat, weights, minlength=n * c * hw)
-        return xp.asarray(total, v.dtype).reshape((n, c) + tuple(size))
+        return kernels.of(v).spread(v, py, px, order, size)
 
     def vjp(self, g, out, v, py, px, order, size):
         return (sample(g, py, px, order) if v.requires_grad else None,
@@ -191,12 +147,10 @@ def deform_conv2d(input, offset, weight, bias=None, stride=1, padding=0, dilatio
         raise ValueError(f"deform_conv2d: offset.shape[1] = {offset.shape[1]} must be 2·kh·kw·G = {2 * k}·G for "
                          f"G offset groups dividing the {c} input channels")
     _check("offset", offset, (n, 2 * g * k, ho, wo))
-    xp = backend.xp_of(x.array)
-    ty = (xp.arange(ho) * sh - ph)[None, :, None] + (xp.arange(kh) * dh).repeat(kw)[:, None, None]
-    tx = (xp.arange(wo) * sw - pw)[None, None, :] + xp.tile(xp.arange(kw) * dw, kh)[:, None, None]
     deltas = offset.reshape(n, g, k, 2, ho, wo)
-    py = deltas[:, :, :, 0] + Tensor.wrap(xp.broadcast_to(ty, (k, ho, wo)).astype(x.dtype))
-    px = deltas[:, :, :, 1] + Tensor.wrap(xp.broadcast_to(tx, (k, ho, wo)).astype(x.dtype))
+    ty, tx = kernels.of(x.array).tap_points(x.array, (kh, kw), (sh, sw), (ph, pw), (dh, dw), (ho, wo))
+    py = deltas[:, :, :, 0] + Tensor.wrap(ty)
+    px = deltas[:, :, :, 1] + Tensor.wrap(tx)
     cols = sample(x, py, px)                                                   # (N, C, K, Ho, Wo)
     if mask is not None:
         mask = lift(mask)

@@ -10,26 +10,20 @@
   pooling, max unpooling).
 Each pair is each other's VJP, so pooling has derivatives of every order.
 """
-import math
-
-from .. import backend
+from .. import kernels
 from ..autograd.function import Primitive
-from .grid import Grid, window_input, window_output
 
 
-def _grid(kernel, stride, dilation, size):
-    return Grid(kernel, stride, dilation, size)
+def max_offsets(x, out, kernel, stride, lo, dilation, size):
+    """Per output, the row-major offset in its window of the first element equal to the maximum
+    ``out``, or of the last NaN where the maximum is NaN: the element PyTorch picks (an array)."""
+    return kernels.of(x).max_offsets(x, out, kernel, stride, lo, dilation, size)
 
 
 class WindowSum(Primitive):
     """y[n,c,t] = Σ_k x[n,c, t·s + k − lo] over windows of ``kernel`` (zero padding)."""
     def forward(self, x, kernel, stride, lo, size):
-        grid = _grid(kernel, stride, (1,) * len(kernel), size)
-        taps = grid.taps(window_input(x, lo, grid.extent))
-        total = taps[0].copy()
-        for t in taps[1:]:
-            total += t
-        return grid.from_grid(total)
+        return kernels.of(x).window_sum(x, kernel, stride, lo, size)
 
     def vjp(self, g, out, x, kernel, stride, lo, size):
         return (window_spread(g, kernel, stride, lo, x.shape[2:]),)
@@ -41,9 +35,7 @@ class WindowSum(Primitive):
 class WindowSpread(Primitive):
     """The adjoint of ``window_sum``: each y[n,c,t] is added to every element of its window."""
     def forward(self, y, kernel, stride, lo, size):
-        grid = _grid(kernel, stride, (1,) * len(kernel), y.shape[2:])
-        spread = grid.to_grid(y)
-        return window_output(grid.fold(lambda i: spread, y.shape[:2]), lo, size)
+        return kernels.of(y).window_spread(y, kernel, stride, lo, size)
 
     def vjp(self, g, out, y, kernel, stride, lo, size):
         return (window_sum(g, kernel, stride, lo, y.shape[2:]),)
@@ -52,52 +44,10 @@ class WindowSpread(Primitive):
         return window_spread(tangents[0], kernel, stride, lo, size)
 
 
-def window_max(x, kernel, stride, lo, dilation, size):
-    """The maximum of every window (-inf padding); a NaN in a window makes its maximum NaN."""
-    xp = backend.xp_of(x)
-    grid = _grid(kernel, stride, dilation, size)
-    taps = grid.taps(window_input(x, lo, grid.extent, fill=-xp.inf))
-    best = taps[0].copy()
-    for t in taps[1:]:
-        xp.maximum(best, t, out=best)
-    return grid.from_grid(best)
-
-
-def max_offsets(x, out, kernel, stride, lo, dilation, size):
-    """Per output, the row-major offset in its window of the first element equal to the maximum
-    ``out``, or of the last NaN where the maximum is NaN: the element PyTorch picks."""
-    xp = backend.xp_of(x)
-    grid = _grid(kernel, stride, dilation, size)
-    taps = grid.taps(window_input(x, lo, grid.extent, fill=-xp.inf))
-    best = grid.to_grid(out)
-    dtype = xp.int8 if len(taps) < 128 else xp.int32
-    offsets = xp.zeros(best.shape, dtype)
-    found = xp.zeros(best.shape, bool)
-    for i, t in enumerate(taps):
-        hit = t == best
-        offsets += (hit & ~found).astype(dtype) * dtype(i)
-        found |= hit
-    nan = best != best
-    if nan.any():   # arithmetic selection: masked writes and ``where`` are slow on large random masks
-        for i, t in enumerate(taps):
-            is_nan = (t != t) & nan
-            offsets = offsets * ~is_nan + is_nan.astype(dtype) * dtype(i)
-    return xp.ascontiguousarray(grid.from_grid(offsets))
-
-
-def _select(mask, values):
-    """values where mask, else 0 — by multiplication, which is much faster than ``where`` on large
-    arrays, unless values hold inf or NaN (then 0·inf would leak NaN)."""
-    xp = backend.xp_of(values)
-    if xp.isfinite(values).all():
-        return values * mask
-    return xp.where(mask, values, values.dtype.type(0))
-
-
 class MaxPool(Primitive):
     """y = max over each window (seed eq. 4.2.3), with -inf padding."""
     def forward(self, x, kernel, stride, lo, dilation, size):
-        return window_max(x, kernel, stride, lo, dilation, size)
+        return kernels.of(x).window_max(x, kernel, stride, lo, dilation, size)
 
     def _offsets(self, out, x, kernel, stride, lo, dilation, size):
         return max_offsets(x.array, out.array, kernel, stride, lo, dilation, size)
@@ -114,13 +64,7 @@ class MaxPool(Primitive):
 class WindowPick(Primitive):
     """y[n,c,t] = x[n,c, t·s + k·d − lo] with k = offsets[n,c,t], a per-output window offset."""
     def forward(self, x, offsets, kernel, stride, lo, dilation, size):
-        grid = _grid(kernel, stride, dilation, size)
-        taps = grid.taps(window_input(x, lo, grid.extent))
-        which = grid.to_grid(offsets)
-        out = _select(which == 0, taps[0])
-        for i, t in enumerate(taps[1:], 1):
-            out += _select(which == i, t)
-        return grid.from_grid(out)
+        return kernels.of(x).window_pick(x, offsets, kernel, stride, lo, dilation, size)
 
     def vjp(self, g, out, x, offsets, kernel, stride, lo, dilation, size):
         return (window_route(g, offsets, kernel, stride, lo, dilation, x.shape[2:]),)
@@ -133,9 +77,7 @@ class WindowRoute(Primitive):
     """The adjoint of ``window_pick`` (seed eq. 4.3.4 for max pooling): each y[n,c,t] goes back to the
     one element its window offset names; where windows overlap, contributions add."""
     def forward(self, y, offsets, kernel, stride, lo, dilation, size):
-        grid = _grid(kernel, stride, dilation, y.shape[2:])
-        values, which = grid.to_grid(y), grid.to_grid(offsets)
-        return window_output(grid.fold(lambda i: _select(which == i, values), y.shape[:2]), lo, size)
+        return kernels.of(y).window_route(y, offsets, kernel, stride, lo, dilation, size)
 
     def vjp(self, g, out, y, offsets, kernel, stride, lo, dilation, size):
         return (window_pick(g, offsets, kernel, stride, lo, dilation, y.shape[2:]),)
@@ -147,10 +89,7 @@ class WindowRoute(Primitive):
 class Gather(Primitive):
     """y[n,c,t] = x[n,c].flat[index[n,c,t]]: one element of the input plane per output."""
     def forward(self, x, index):
-        n, c = x.shape[:2]     # explicit plane sizes: -1 is ambiguous for an empty batch
-        flat = x.reshape(n, c, math.prod(x.shape[2:]))
-        picked = backend.xp_of(x).take_along_axis(flat, index.reshape(n, c, math.prod(index.shape[2:])), axis=2)
-        return picked.reshape(index.shape)
+        return kernels.of(x).gather(x, index)
 
     def vjp(self, g, out, x, index):
         return (scatter(g, index, x.shape[2:]),)
@@ -163,12 +102,7 @@ class Scatter(Primitive):
     """The adjoint of ``gather``: an (N, C, *size) plane of zeros with y[n,c,t] added at
     index[n,c,t] (several outputs naming one position add up)."""
     def forward(self, y, index, size):
-        xp = backend.xp_of(y)
-        n, c = y.shape[:2]
-        plane = int(backend.numpy.prod(size))
-        offsets = (xp.arange(n * c, dtype=index.dtype) * plane).reshape(n, c, *([1] * (index.ndim - 2)))
-        summed = xp.bincount((index + offsets).ravel(), weights=y.ravel(), minlength=n * c * plane)
-        return summed.astype(y.dtype).reshape((n, c) + tuple(size))
+        return kernels.of(y).scatter(y, index, size)
 
     def vjp(self, g, out, y, index, size):
         return (gather(g, index),)

@@ -29,7 +29,7 @@
 #undef T
 #undef NAME
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_direct", "Direct convolution kernels (direct.py).", -1,
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_direct", "Direct convolution kernels (deepgrad/kernels/cpu/direct.py).", -1,
                                     NULL};
 
 PyMODINIT_FUNC PyInit__direct(void) { return PyModule_Create(&module); }

@@ -14,9 +14,9 @@ With numba installed, unit-stride float32/float64 NumPy arrays take compiled loo
 """
 import math
 
-from .. import backend, threads
+from ... import backend, threads
 from . import compiled
-from .grid import window_input, window_output
+from ..windows import window_input, window_output
 
 
 def _loops_for(grid, array):

@@ -6,7 +6,7 @@ import functools
 import os
 import warnings
 
-from .. import backend
+from ... import backend
 
 
 @functools.cache

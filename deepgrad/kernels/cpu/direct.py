@@ -24,8 +24,8 @@ import functools
 import math
 import os
 
-from .. import backend, threads
-from . import sharing
+from ... import backend, threads
+from .. import sharing
 
 BLOCK_BYTES = 64           # images come in blocks of 16 floats or 8 doubles (two kernel vectors)
 MIN_FILL = 0.75            # the least share of the lanes that must hold images for the layout to pay

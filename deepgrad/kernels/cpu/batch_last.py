@@ -11,8 +11,8 @@ a transposing copy of each activation, which pays off only where the flat grid w
 """
 import math
 
-from .. import backend
-from .grid import window_input, window_output
+from ... import backend
+from ..windows import window_input, window_output
 
 WASTE = 1.5          # padded plane positions per output at which the batch-last layout wins
 MIN_RUN = 256        # the shortest contiguous run (output width · batch) it is worth it for
@@ -32,7 +32,7 @@ def _moved(a):
 
 
 class BatchLast:
-    """The GEMM operands of ``conv.py`` for ``grid``, with positions (*out_size, N)."""
+    """The GEMM operands of ``convolution.py`` for ``grid``, with positions (*out_size, N)."""
     def __init__(self, grid):
         self.grid = grid
 

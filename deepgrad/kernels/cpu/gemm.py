@@ -1,4 +1,4 @@
-"""The weight gradient's matrix product in the GEMM-based convolutions (``conv.py``): per group, the
+"""The weight gradient's matrix product in the GEMM-based convolutions (``convolution.py``): per group, the
 unfolded windows (K × P) times the output gradient (M × P) transposed, summed over P positions that
 run over the whole batch, into a K × M result as small as the weights.
 
