@@ -80,3 +80,46 @@ def test_convert_sync_batchnorm_keeps_parameters_and_buffers():
     assert model[1].weight is bn.weight and model[1].running_mean is bn.running_mean
     assert not model[1].training
     assert isinstance(nn.SyncBatchNorm.convert_sync_batchnorm(nn.BatchNorm2d(2)), nn.SyncBatchNorm)
+
+
+# Tensor.register_post_accumulate_grad_hook: the engine's signal that a parameter's gradient is complete
+
+
+def _post_hook_run(lib):
+    """Hook calls (name, .grad then, whether the other leaf had its gradient yet) over three backward passes."""
+    w1 = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    w2 = lib.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    seen = []
+    for name, w, other in (("w1", w1, w2), ("w2", w2, w1)):
+        w.register_post_accumulate_grad_hook(
+            lambda t, name=name, other=other: seen.append((name, t.grad.tolist(), other.grad is not None)))
+    handle = w2.register_post_accumulate_grad_hook(lambda t: seen.append(("again", t.grad.tolist(), True)))
+    h = (w1 * w1 + w1 * 3).tanh()            # w1 used by two operations, before w2: w2's gradient is first
+    (h * w2).sum().backward()
+    handle.remove()
+    w2.register_hook(lambda g: g * 10)       # a gradient hook on the same leaf runs first
+    ((w1 * w2).sum() * 2).backward()
+    return seen, w1.grad.tolist(), w2.grad.tolist()
+
+
+def test_post_accumulate_grad_hook_as_torch():
+    ours, theirs = _post_hook_run(dg), _post_hook_run(torch)
+    assert [(name, done) for name, _, done in ours[0]] == [(name, done) for name, _, done in theirs[0]]
+    for (_, a, _), (_, b, _) in zip(ours[0], theirs[0]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours[1], theirs[1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours[2], theirs[2], rtol=1e-5, atol=1e-6)
+
+
+def test_post_accumulate_grad_hook_errors():
+    x = dg.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="non-leaf"):
+        (x * 2).register_post_accumulate_grad_hook(lambda t: None)
+    with pytest.raises(RuntimeError, match="does not require gradient"):
+        dg.ones(2).register_post_accumulate_grad_hook(lambda t: None)
+    with pytest.raises(TypeError, match="expected a callable"):
+        x.register_post_accumulate_grad_hook(3)
+    calls = []
+    x.register_post_accumulate_grad_hook(calls.append)
+    dg.autograd.grad((x * x).sum(), x)         # autograd.grad accumulates nothing: no call
+    assert calls == []

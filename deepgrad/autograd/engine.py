@@ -9,6 +9,7 @@ from .tensor import FREED, Tensor
 
 
 _hooks = {}                 # id(tensor) -> (weak reference to it, {handle id: hook})
+_post_hooks = {}            # the same for hooks called after a leaf's .grad has accumulated (hook(leaf))
 _anomaly = [False]          # detect_anomaly: check every gradient a VJP returns for NaN
 
 
@@ -30,21 +31,53 @@ class RemovableHandle:
         self.remove()
 
 
-def register_hook(t, hook):
-    """Call ``hook(grad)`` whenever ``t``'s gradient has been computed (see ``Tensor.register_hook``)."""
+def _add_hook(table, t, hook, name):
     if not callable(hook):
-        raise TypeError(f"register_hook: expected a callable, got {type(hook).__name__}")
+        raise TypeError(f"{name}: expected a callable, got {type(hook).__name__}")
     key = id(t)
-    if key not in _hooks:
-        _hooks[key] = (weakref.ref(t, lambda _, key=key: _hooks.pop(key, None)), {})
-    handle = RemovableHandle(_hooks[key][1])
+    if key not in table:
+        table[key] = (weakref.ref(t, lambda _, key=key: table.pop(key, None)), {})
+    handle = RemovableHandle(table[key][1])
     handle._hooks[handle.id] = hook
     return handle
 
 
-def _hooked(t):
-    entry = _hooks.get(id(t)) if _hooks else None
+def register_hook(t, hook):
+    """Call ``hook(grad)`` whenever ``t``'s gradient has been computed (see ``Tensor.register_hook``)."""
+    return _add_hook(_hooks, t, hook, "register_hook")
+
+
+def register_post_accumulate_grad_hook(t, hook):
+    """Call ``hook(t)`` once a backward pass has accumulated all of leaf ``t``'s gradient into ``t.grad``
+    (see ``Tensor.register_post_accumulate_grad_hook``)."""
+    return _add_hook(_post_hooks, t, hook, "register_post_accumulate_grad_hook")
+
+
+def _hooked(t, table=_hooks):
+    entry = table.get(id(t)) if table else None
     return entry is not None and entry[0]() is t and bool(entry[1])
+
+
+def _last_uses(order):
+    """{k: the leaves with post-accumulate hooks (and no gradient hooks) whose last use in the reverse
+    pass is by ``order[k]``}: their ``.grad`` is complete once ``order[k]`` has been processed."""
+    last = {}
+    for k, t in enumerate(order):
+        if t._node is not FREED:
+            for p in parents_of(t._node):
+                if p._node is None and _hooked(p, _post_hooks) and not _hooked(p):
+                    last[id(p)] = (k, p)
+    due = {}
+    for k, p in last.values():
+        due.setdefault(k, []).append(p)
+    return due
+
+
+def _run_post_hooks(leaves, received):
+    for p in leaves:
+        if id(p) in received:
+            for hook in list(_post_hooks[id(p)][1].values()):
+                hook(p)
 
 
 def _run_hooks(t, g):
@@ -175,14 +208,20 @@ def run_backward(roots, root_grads, inputs=None, retain_graph=False, create_grap
         prev = grads.get(id(r))
         grads[id(r)] = g if prev is None else prev + g
     stored = {id(memory_owner(g.array)) for g in root_grads}   # memory the caller holds: never alias it in .grad
+    post = capture is None and bool(_post_hooks)     # post-accumulate hooks: only when .grad accumulates
     for r in roots:
         if r._node is None and id(r) in grads:
             g = grads.pop(id(r))
             _deliver(r, _run_hooks(r, g) if _hooked(r) else g, capture, create_graph, stored)
-    hooked_leaves = {}
+            if post and _hooked(r, _post_hooks):
+                _run_post_hooks([r], {id(r)})
+    hooked_leaves, received = {}, set()
+    due = _last_uses(order) if post else {}
     previous = function._set_grad_mode(create_graph)
     try:
-        for t in order:
+        for k, t in enumerate(order):
+            if due:
+                _run_post_hooks(due.pop(k - 1, ()), received)
             g = grads.pop(id(t), None)
             if g is None:
                 continue
@@ -209,6 +248,7 @@ def run_backward(roots, root_grads, inputs=None, retain_graph=False, create_grap
                     pg = pg.astype(p.array.dtype)
                 if p._node is None and not (_hooks and _hooked(p)):
                     _deliver(p, pg, capture, create_graph, stored)
+                    received.add(id(p))
                 elif p._node is None:     # a hooked leaf: its hooks see the total gradient, once
                     prev = hooked_leaves.get(id(p), (p, None))[1]
                     hooked_leaves[id(p)] = (p, pg if prev is None else prev + pg)
@@ -217,8 +257,12 @@ def run_backward(roots, root_grads, inputs=None, retain_graph=False, create_grap
                     grads[id(p)] = pg if prev is None else prev + pg
             if not retain_graph:
                 t._node = FREED
+        if due:
+            _run_post_hooks(due.pop(len(order) - 1, ()), received)
         for p, g in hooked_leaves.values():
             _deliver(p, _run_hooks(p, g), capture, create_graph, stored)
+            if post and _hooked(p, _post_hooks):
+                _run_post_hooks([p], {id(p)})
     finally:
         function._set_grad_mode(previous)
     if capture is not None:

@@ -201,6 +201,16 @@ class Tensor:
         from .engine import register_hook
         return register_hook(self, hook)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(self)`` once a backward pass has accumulated all of this leaf's gradient into
+        ``.grad`` (``torch.Tensor.register_post_accumulate_grad_hook``); returns a removable handle."""
+        if self._node is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that does not require gradient")
+        from .engine import register_post_accumulate_grad_hook
+        return register_post_accumulate_grad_hook(self, hook)
+
     def requires_grad_(self, requires_grad=True):
         if requires_grad and not backend.is_floating(self.dtype):
             raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.dtype}")
