@@ -165,6 +165,8 @@ def build_parser():
                        description="Train a zoo model on a dataset, writing a run folder with a log, checkpoints, "
                                    "a report and figures.")
     # run options default to None here: run.DEFAULTS fills them, and a resume can tell what was given
+    t.add_argument("--task", choices=["classify", "segment"], help="classify images, or classify every pixel "
+                   "(--task segment --data mnist-canvas --model fcn8s: see deepgrad.train.segment) (default: classify)")
     t.add_argument("--model", choices=list(MODEL_INPUT), help="model (default: lenet5)")
     data_options(t, "digits")
     t.add_argument("--epochs", type=_at_least(1), help="epochs (default: 20)")

@@ -1,6 +1,7 @@
 """The model zoo (layer 5 of DESIGN.md): functions returning Modules, each citing its paper."""
 from .alexnet import AlexNet, alexnet
 from .bn_inception import BNInception, bn_inception
+from .fcn import FCN, FCN8s, fcn8s, fcn_resnet50
 from .googlenet import GoogLeNet, googlenet
 from .inception import Inception3, InceptionOutputs, inception_v3
 from .lenet import lenet5
@@ -15,6 +16,7 @@ MODELS = {
     "resnet20": resnet20, "resnet32": resnet32, "resnet44": resnet44, "resnet56": resnet56, "resnet110": resnet110,
     "vgg11": vgg11, "vgg13": vgg13, "vgg16": vgg16, "vgg19": vgg19, "vgg11_bn": vgg11_bn, "vgg13_bn": vgg13_bn,
     "vgg16_bn": vgg16_bn, "vgg19_bn": vgg19_bn, "inception_v3": inception_v3, "bn_inception": bn_inception,
+    "fcn8s": fcn8s, "fcn_resnet50": fcn_resnet50,
 }
 
 

@@ -23,7 +23,10 @@ MODEL_INPUT = {"lenet5": (None, 28, 28), "lenet5-classic": (1, 32, 32), "mlp": (
                "highway_mlp": (None, None, None), "alexnet": (3, 64, 64), "googlenet": (3, 64, 64),
                **{f"resnet{d}": (3, 32, 32) for d in (18, 34, 50, 101, 152, 20, 32, 44, 56, 110)},
                **{f"vgg{d}{bn}": (3, 32, 32) for d in (11, 13, 16, 19) for bn in ("", "_bn")},
-               "inception_v3": (3, 75, 75), "bn_inception": (3, 64, 64)}
+               "inception_v3": (3, 75, 75), "bn_inception": (3, 64, 64), "fcn8s": (None, 64, 64),
+               "fcn_resnet50": (3, 64, 64)}
+# the models that classify pixels (deepgrad train --task segment): logits (N, classes, H, W)
+SEGMENTATION_MODELS = ("fcn8s", "fcn_resnet50")
 
 
 def load_datasets(name, root=None, download=False, warn=warnings.warn):
@@ -95,6 +98,11 @@ def build_model(name, num_classes, in_shape):
         model = models.highway_mlp(int(np.prod(target)), num_classes=num_classes)
     elif name == "inception_v3":          # the auxiliary head needs 299x299 inputs and a second loss
         model = models.inception_v3(num_classes=num_classes, aux_logits=False)
+    elif name == "fcn8s":
+        model = models.fcn8s(num_classes, in_channels=target[0])
+    elif name == "fcn_resnet50":          # torchvision's dict output; runs, summary and export take the logits
+        fcn = models.fcn_resnet50(num_classes=num_classes)
+        model = models.fcn.FCNLogits(fcn.backbone, fcn.classifier)
     else:
         model = models.get_model(name, num_classes=num_classes)
     return model, target

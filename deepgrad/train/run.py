@@ -23,9 +23,10 @@ from .loop import Interrupted, pick_device
 np = backend.numpy
 
 # the options that define a run, with their defaults; a resumed run takes them from its config.json
-DEFAULTS = {"model": "lenet5", "data": "digits", "epochs": 20, "batch_size": 32, "lr": 2e-3, "optimizer": "adam",
-            "schedule": "cosine", "augment": True, "seed": 0, "val_fraction": 0.1, "clip": None,
+DEFAULTS = {"task": "classify", "model": "lenet5", "data": "digits", "epochs": 20, "batch_size": 32, "lr": 2e-3,
+            "optimizer": "adam", "schedule": "cosine", "augment": True, "seed": 0, "val_fraction": 0.1, "clip": None,
             "early_stopping": None}
+TASKS = ("classify", "segment")
 # what the data gave, recorded next to the options
 RECORDED = ("classes", "in_shape", "input", "mean", "std")
 
@@ -66,6 +67,12 @@ def check_options(options):
                         ("schedule", recipes.SCHEDULES)):
         if o[name] not in known:
             raise ValueError(f"unknown {name} {o[name]!r}: use one of {', '.join(known)}")
+    if o["task"] not in TASKS:
+        raise ValueError(f"unknown task {o['task']!r}: use one of {', '.join(TASKS)}")
+    segmenting = o["task"] == "segment"
+    if segmenting != (o["model"] in recipes.SEGMENTATION_MODELS):
+        raise ValueError(f"task {o['task']!r} needs a {'segmentation' if segmenting else 'classification'} model, "
+                         f"not {o['model']} (segmentation models: {', '.join(recipes.SEGMENTATION_MODELS)})")
     if not isinstance(o["augment"], bool):
         raise TypeError(f"augment must be True or False, got {o['augment']!r}")
     if isinstance(o["data"], str) and o["data"] not in recipes.DATASETS and os.path.isdir(o["data"]):
@@ -87,6 +94,8 @@ def read_config(folder):
 
 
 def check_config(config, where):
+    if isinstance(config, dict):
+        config.setdefault("task", "classify")          # runs written before segmentation runs existed
     missing = [k for k in (*DEFAULTS, *RECORDED) if not isinstance(config, dict) or k not in config]
     if missing:
         raise ValueError(f"{where}: the run configuration lacks {', '.join(missing)} (was it written by "
@@ -223,6 +232,9 @@ def train(out=None, *, resume=None, overwrite=False, data_root=None, download=Fa
         options = _resume_folder(resume, options)
     o = check_options(options)
     manual_seed(o["seed"])
+    if o["task"] == "segment":            # per-pixel classification: train/segment.py
+        from . import segment
+        return segment.train(o, out, resume, overwrite, data_root, download, progress, plots, echo, world)
     run = _data(o, data_root, download, echo)
     model, (train_loader, val_loader, test_loader) = run["model"], run["loaders"]
     model.to(pick_device(device))        # in place: the optimiser keeps its parameters, its state is made there
