@@ -60,6 +60,24 @@ def test_ddp_single_process_gradients_and_misuse(single):
         DistributedDataParallel(lambda x: x)
 
 
+def test_ddp_keeps_the_hooks_of_the_user_on_parameters(single):
+    dg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    x = dg.randn(5, 3)
+    model(x).pow(2).sum().backward()
+    expected = [p.grad.array.copy() for p in model.parameters()]
+    model.zero_grad()
+    seen = []
+    model[0].weight.register_post_accumulate_grad_hook(lambda p: seen.append(p.grad.array.copy()))
+    ddp = DistributedDataParallel(model)
+    model[2].weight.register_hook(lambda g: g * 3)
+    ddp(x).pow(2).sum().backward()
+    np.testing.assert_allclose(model[2].weight.grad.array, 3 * expected[2], rtol=1e-6)
+    np.testing.assert_allclose(model[0].weight.grad.array, expected[0], rtol=1e-6)
+    assert len(seen) == 1
+    np.testing.assert_allclose(seen[0], expected[0], rtol=1e-6)
+
+
 def test_sync_batchnorm_alone_is_batchnorm_as_torch():
     x = np.random.default_rng(0).standard_normal((6, 3, 4, 4)).astype(np.float32)
     ours, theirs = nn.SyncBatchNorm(3, momentum=None), torch.nn.BatchNorm2d(3, momentum=None)

@@ -1,56 +1,29 @@
 """``DistributedDataParallel``: the same model on every rank, each rank on its own part of the batch, the
 gradients averaged over ranks during the backward pass (PyTorch's DDP, over MPI).
 
-Overlap: while the DDP forward runs, each module that holds parameters sees, in place of each parameter p,
-``_Ready(p, anchor)``: the same memory, recorded as a node. The reverse pass reaches that node once every
-operation that used it has run its VJP, so its VJP gets p's whole gradient from that call, and p is ready.
-Parameters are grouped into buckets of about ``bucket_cap_mb`` (in reverse order of ``parameters()``,
-roughly the order backward finishes them); when a bucket's parameters are all ready, its flat buffer's
-non-blocking all-reduce starts at once, while backward goes on with the layers below. ``anchor`` is a node
-fed by every parameter and feeding every ``_Ready`` node, so the reverse pass reaches it after all of them:
-its VJP waits for every bucket and writes the averaged gradients into ``.grad`` before ``backward()``
-returns. Buckets start in the same order on every rank, as MPI requires of non-blocking collectives.
+Overlap: every parameter has a post-accumulate-grad hook (``Tensor.register_post_accumulate_grad_hook``),
+which the reverse pass calls once the parameter's ``.grad`` holds its whole gradient (after the
+parameter's last use, and after any gradient hooks of the user). Parameters are grouped into buckets of
+about ``bucket_cap_mb`` (in reverse order of ``parameters()``, roughly the order backward finishes them);
+when a bucket's parameters are all ready, its flat buffer's non-blocking all-reduce starts at once, while
+backward goes on with the layers below. The hook of the last parameter to be ready waits for every bucket
+and writes the averaged gradients into ``.grad`` before ``backward()`` returns. Buckets start in the same
+order on every rank, as MPI requires of non-blocking collectives. Which parameters the output depends on
+is read from its graph at the end of the forward: the others are reported, or (``find_unused_parameters``)
+count as ready with a zero gradient.
 """
 import contextlib
 
 from .. import backend
-from ..autograd.function import Primitive, apply, is_grad_enabled
-from ..autograd.tensor import Tensor
+from ..autograd.engine import parents_of, toposort
+from ..autograd.function import is_grad_enabled
+from ..autograd.tensor import FREED, Tensor
 from ..nn.module import Module
+from ..pytree import tree_flatten
 from .collectives import IN_PLACE, MPI, broadcast
 from .group import group
 
 np = backend.numpy
-
-
-class _Anchor(Primitive):
-    """A 0-d node fed by the parameters; its VJP runs after every ``_Ready`` node's and calls ``on_done``."""
-    saved = ()
-
-    def forward(self, *params, on_done):
-        return np.zeros((), backend.default_float)
-
-    def vjp(self, g, out, *params, on_done):
-        on_done()
-        return (None,) * len(params)
-
-    def jvp(self, tangents, out, *params, on_done):
-        return None
-
-
-class _Ready(Primitive):
-    """y = p (same memory) recorded after the anchor; its VJP hands p's gradient to ``on_grad`` and on to p."""
-    saved = ()
-
-    def forward(self, p, anchor, on_grad):
-        return p
-
-    def vjp(self, g, out, p, anchor, on_grad):
-        on_grad(p, g)
-        return g, Tensor.wrap(np.zeros((), anchor.dtype))
-
-    def jvp(self, tangents, out, p, anchor, on_grad):
-        return tangents[0]
 
 
 class _Bucket:
@@ -99,6 +72,13 @@ def _check_same_structure(g, module):
                                  f"{describe(other[0]) if other else 'nothing more'}")
 
 
+def _reached(output):
+    """The ids of the leaf tensors that the tensors in ``output`` (a nest of tuples, lists, dicts) depend on."""
+    roots = [t for t in tree_flatten(output)[0] if isinstance(t, Tensor) and t.requires_grad]
+    return {id(t) for t in roots if t._node is None} | {
+        id(p) for t in toposort(roots) if t._node is not FREED for p in parents_of(t._node) if p._node is None}
+
+
 class DistributedDataParallel(Module):
     """Wrap ``module`` for data-parallel training (``torch.nn.parallel.DistributedDataParallel``).
 
@@ -129,14 +109,8 @@ class DistributedDataParallel(Module):
         self._names = [names[id(p)] for p in self._params]
         self._buckets = _buckets(self._params[::-1], bucket_cap_mb * 2 ** 20)
         self._bucket_of = {id(p): b for b in self._buckets for p in b.params}
-        self._uses = {}             # id(parameter) -> its _Ready nodes not yet reached in this backward
-        self._hooks = []
-        for m in module.modules():
-            if any(p.requires_grad for p in m.parameters(recurse=False)):
-                self._hooks.append(m.register_forward_pre_hook(self._swap_in))
-                self._hooks.append(m.register_forward_hook(self._swap_out, always_call=True))
-        self._anchor = None
-        self._swapped = {}          # id(submodule) -> its parameters while _Ready nodes stand in for them
+        self._hooks = [p.register_post_accumulate_grad_hook(self._accumulated) for p in self._params]
+        self._armed = False         # a forward whose backward is to average the gradients has run
         self._ready, self._next, self._done = set(), 0, 0
 
     @contextlib.contextmanager
@@ -153,37 +127,32 @@ class DistributedDataParallel(Module):
         if self.broadcast_buffers and self._group.size > 1:
             for t in self.module.buffers():
                 self._group.comm.Bcast(t.array, root=0)
-        if not (self.require_backward_grad_sync and is_grad_enabled() and self._params):
-            return self.module(*args, **kwargs)
-        self._ready, self._next, self._done, self._uses = set(), 0, 0, {}
+        output = self.module(*args, **kwargs)
+        self._armed = bool(self.require_backward_grad_sync and is_grad_enabled() and self._params)
+        if not self._armed:
+            return output
+        self._ready, self._next, self._done = set(), 0, 0
         for b in self._buckets:
             b.ready, b.request = 0, None
-        self._anchor = apply(_Anchor(), tuple(self._params), {"on_done": self._finish})
-        try:
-            return self.module(*args, **kwargs)
-        finally:
-            self._anchor = None
+        reached = _reached(output)
+        unused = [(p, name) for p, name in zip(self._params, self._names) if id(p) not in reached]
+        if unused and not self.find_unused_parameters:
+            self._armed = False
+            raise RuntimeError(f"DistributedDataParallel: parameters {[name for _, name in unused]} received no "
+                               "gradient: the output does not depend on them; pass find_unused_parameters=True to "
+                               "DistributedDataParallel if the model leaves some parameters out of the loss")
+        for p, _ in unused:          # ready now: what .grad holds, or zeros
+            self._param_ready(p, None if p.grad is None else p.grad.array)
+        return output
 
-    def _swap_in(self, module, args):
-        """Before ``module`` runs inside the DDP forward: its parameters become their ``_Ready`` nodes."""
-        if self._anchor is None:
+    def _accumulated(self, p):
+        """``p.grad`` is complete for this backward: into its bucket; after the last parameter, finish."""
+        if not self._armed:
             return
-        table = module._parameters
-        self._swapped[id(module)] = {name: p for name, p in table.items() if p is not None and p.requires_grad}
-        for name, p in self._swapped[id(module)].items():
-            self._uses[id(p)] = self._uses.get(id(p), 0) + 1
-            table[name] = apply(_Ready(), (p, self._anchor), {"on_grad": self._grad_of_use})
-
-    def _swap_out(self, module, args, result):
-        for name, p in self._swapped.pop(id(module), {}).items():
-            module._parameters[name] = p
-
-    def _grad_of_use(self, p, g):
-        """The VJP of one use of ``p`` ran with gradient ``g``; after its last use, p's gradient is whole
-        (``g`` plus what ``p.grad`` already holds) and goes into its bucket."""
-        self._uses[id(p)] -= 1
-        if self._uses[id(p)] == 0:
-            self._param_ready(p, g.array if p.grad is None else g.array + p.grad.array)
+        self._param_ready(p, p.grad.array)
+        if len(self._ready) == len(self._params):
+            self._armed = False
+            self._finish()
 
     def _param_ready(self, p, grad):
         if id(p) in self._ready:
@@ -206,14 +175,7 @@ class DistributedDataParallel(Module):
         bucket.request = self._group.comm.Iallreduce(IN_PLACE, bucket.flat, op=MPI.SUM if MPI else None)
 
     def _finish(self):
-        """Every gradient is complete: start what has not started, wait for all, store the averages."""
-        unused = [name for p, name in zip(self._params, self._names) if p.grad is None]
-        if unused and not self.find_unused_parameters:
-            raise RuntimeError(f"DistributedDataParallel: parameters {unused} received no gradient in this "
-                               "backward pass; pass find_unused_parameters=True to DistributedDataParallel if "
-                               "the model leaves some parameters out of the loss")
-        for p in self._params:       # unused (or used outside module calls): what .grad holds, or zeros
-            self._param_ready(p, None if p.grad is None else p.grad.array)
+        """Every gradient is complete: wait for all buckets, store the averages."""
         used = None
         if self.find_unused_parameters:
             used = np.array([p.grad is not None for p in self._params], np.int64)

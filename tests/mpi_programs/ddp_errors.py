@@ -1,6 +1,7 @@
 """DistributedDataParallel's errors under mpiexec -n 2: a model that differs across ranks is refused on
 every rank naming the parameter; a parameter left out of the loss is named; with find_unused_parameters it
-keeps grad None while the used ones are averaged. Prints "ddp errors ok" per rank."""
+keeps grad None while the used ones are averaged; gradient hooks of the user on parameters apply before the
+averaging. Prints "ddp errors ok" per rank."""
 import numpy as np
 
 import deepgrad as dg
@@ -41,5 +42,13 @@ model = TwoHeads()
 DistributedDataParallel(model, find_unused_parameters=True)(x).sum().backward()
 assert model.unused.weight.grad is None and model.unused.bias.grad is None
 np.testing.assert_allclose(model.used.weight.grad.array, np.full((2, 3), 3.0))     # mean of 2·1 and 2·2
+
+# a gradient hook of the user on a parameter runs before the averaging: rank r scales its gradient by r + 1
+model = nn.Linear(3, 2)
+ddp = DistributedDataParallel(model)
+model.weight.register_hook(lambda g: g * (rank + 1))
+ddp(x).sum().backward()
+np.testing.assert_allclose(model.weight.grad.array, np.full((2, 3), (2 * 1 + 2 * 4) / 2))   # mean of 2(r+1)²
+np.testing.assert_allclose(model.bias.grad.array, np.full(2, 2.0))
 dist.barrier()
 print("ddp errors ok", flush=True)
