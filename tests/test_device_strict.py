@@ -229,3 +229,18 @@ def test_cli_trains_on_the_device_as_on_the_cpu(tmp_path, monkeypatch):
     assert devices == [{"cpu"}, {"cuda:0"}]
     assert reports["cuda"]["test_accuracy"] == pytest.approx(reports["cpu"]["test_accuracy"], abs=0.01)
     assert main(["train", "--device", "cuda:3", "--out", str(tmp_path / "x"), "--quiet"]) == 2
+
+
+def test_random_in_place_dropout_diag_and_collate_stay_on_the_device(strict_cuda):
+    w = dg.zeros(3, 4, device="cuda")
+    w.uniform_(-1, 1)
+    assert isinstance(w.array, strict_cuda.StrictArray) and 0 < abs(w).max().item() <= 1
+    w.normal_(generator=dg.Generator(5))                       # a CPU generator: drawn on the host, then copied
+    np.testing.assert_array_equal(w.cpu().numpy(), dg.zeros(3, 4).normal_(generator=dg.Generator(5)).numpy())
+    x = dg.ones(200, device="cuda")
+    y = nn.functional.dropout(x, 0.5, training=True)
+    kept = y.cpu().numpy()
+    assert y.device == "cuda:0" and set(np.unique(kept)) == {0.0, 2.0} and 50 < (kept > 0).sum() < 150
+    assert dg.diag(dg.arange(3.0, device="cuda")).device == "cuda:0"
+    batch = dg.data.default_collate([dg.ones(2, device="cuda"), dg.zeros(2, device="cuda")])
+    assert batch.device == "cuda:0" and batch.shape == (2, 2)

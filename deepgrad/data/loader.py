@@ -79,7 +79,7 @@ def default_collate(batch):
         if len(shapes) > 1:
             raise RuntimeError(f"default_collate: cannot stack tensors of different shapes {sorted(shapes)}; "
                                "resize them to one size (transforms.Resize) or pass a collate_fn")
-        return Tensor.wrap(np.stack([t.array for t in batch]))
+        return Tensor.wrap(backend.xp_of(elem.array).stack([t.array for t in batch]))   # on their device
     if isinstance(elem, (np.ndarray, np.generic)):
         arrays = [np.asarray(a) for a in batch]
         shapes = {a.shape for a in arrays}

@@ -71,5 +71,6 @@ METHODS = {
     "new_zeros": _new(creation.zeros), "new_ones": _new(creation.ones), "new_empty": _new(creation.empty),
     "new_full": _new_full, "new_tensor": _new_tensor,
     "detach_": _detach_,
-    "data_ptr": lambda self: self.array.__array_interface__["data"][0],
+    "data_ptr": lambda self: self.array.__array_interface__["data"][0] if self.device is backend.CPU else
+    self.array.data.ptr,        # CuPy's device pointer
 }

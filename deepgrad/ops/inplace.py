@@ -40,12 +40,19 @@ def _filled(x, value):
     return constant(backend.xp_of(x.array).full(x.shape, value, x.dtype))
 
 
+def _drawn(maker, x, generator):
+    """Samples of x's shape and dtype: on x's device from its generator, or from ``generator`` on the host and
+    then copied to x's device."""
+    t = maker(*x.shape, dtype=x.dtype, generator=generator, device=x.device if generator is None else None)
+    return backend.to_device(t.array, x.device)
+
+
 def _uniform(x, a=0.0, b=1.0, *, generator=None):
-    return constant((creation.rand(*x.shape, dtype=x.dtype, generator=generator).array * (b - a) + a).astype(x.dtype))
+    return constant((_drawn(creation.rand, x, generator) * (b - a) + a).astype(x.dtype))
 
 
 def _normal(x, mean=0.0, std=1.0, *, generator=None):
-    return constant((creation.randn(*x.shape, dtype=x.dtype, generator=generator).array * std + mean).astype(x.dtype))
+    return constant((_drawn(creation.randn, x, generator) * std + mean).astype(x.dtype))
 
 
 def _masked_fill(x, mask, value):

@@ -207,7 +207,7 @@ def diag(input, diagonal=0):
     m = x.shape[0] + builtins.abs(diagonal)
     rows, cols = _diagonal_positions(m, m, diagonal)
     flat = constant(backend.xp_of(x.array).asarray(rows * m + cols, backend.int64))
-    return reshape(scatter_add(zeros(m * m, dtype=x.dtype), 0, flat, x), (m, m))
+    return reshape(scatter_add(zeros(m * m, dtype=x.dtype, device=x.device), 0, flat, x), (m, m))
 
 
 def trace(input):

@@ -32,7 +32,7 @@ def _masked(x, p, mask_shape):
     """x times a 0/(1/(1−p)) mask of ``mask_shape`` (broadcast over the rest)."""
     if p == 1.0:
         return x * 0.0
-    keep = bernoulli(full(mask_shape, 1.0 - p, dtype=x.dtype)).array
+    keep = bernoulli(full(mask_shape, 1.0 - p, dtype=x.dtype, device=x.device)).array   # on x's generator
     return x * constant((keep * (1.0 / (1.0 - p))).astype(x.dtype))
 
 
