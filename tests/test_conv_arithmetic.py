@@ -5,6 +5,7 @@ and 2-D with strides, paddings ("same", "full", asymmetric), dilations and outpu
 and SVG draw those frames: every cell's colour in every GIF frame, every SVG frame's cells and timing."""
 import contextlib
 import io
+import itertools
 import math
 import os
 import re
@@ -65,8 +66,9 @@ def _as_ints(reads):
     return [{tuple(map(int, b)): tuple(map(int, k)) for b, k in r.items()} for r in reads]
 
 
-def _oracles(case):
-    """The reads by deepgrad's jacrev and by torch's jacobian, and torch's output size."""
+def _oracles(case, with_deepgrad=True):
+    """The reads by deepgrad's jacrev (None unless ``with_deepgrad``) and by torch's jacobian, and torch's
+    output size."""
     size = _tuple(case["input_size"], 2)
     nd = len(size)
     kernel = _tuple(case["kernel_size"], nd)
@@ -84,12 +86,14 @@ def _oracles(case):
         torch_options["padding"] = tuple(d * (k - 1) for k, d in zip(kernel, _tuple(case["dilation"], nd)))
     w_dg, w_torch = dg.tensor(weight), torch.tensor(weight)
     x = np.zeros((1, 1) + size)
-    jac_dg = dg.jacrev(lambda v: dg_conv(v, w_dg, **options))(dg.tensor(x)).numpy()
     jac_torch = torch.autograd.functional.jacobian(lambda v: torch_conv(v, w_torch, **torch_options),
                                                     torch.tensor(x)).numpy()
     out_size = jac_torch.shape[2:2 + nd]
-    return (_as_ints(_jacobian_reads(jac_dg, out_size, size, kernel)),
-            _as_ints(_jacobian_reads(jac_torch, out_size, size, kernel)), out_size)
+    by_deepgrad = None
+    if with_deepgrad:
+        jac_dg = dg.jacrev(lambda v: dg_conv(v, w_dg, **options))(dg.tensor(x)).numpy()
+        by_deepgrad = _as_ints(_jacobian_reads(jac_dg, out_size, size, kernel))
+    return by_deepgrad, _as_ints(_jacobian_reads(jac_torch, out_size, size, kernel)), out_size
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")    # torch pads a copy: fine here
@@ -236,6 +240,7 @@ def test_draw_is_still_the_graph_drawer():
     (dict(input_size=5, kernel_size=3, transposed=1), TypeError, "transposed"),
     (dict(input_size=5, kernel_size=3, transposed=True, padding="same"), TypeError, "padding"),
     (dict(input_size=5, kernel_size=3, transposed=True, padding=3), ValueError, "padding"),
+    (dict(input_size=(1,), kernel_size=3, transposed=True, padding=2), ValueError, "padding"),    # empty output
     (dict(input_size=5, kernel_size=3, transposed=True, stride=2, output_padding=2), ValueError, "output_padding"),
 ])
 def test_bad_arguments_are_named(kwargs, error, names):
@@ -267,3 +272,28 @@ def test_gallery_page_runs_and_shows_every_case():
     assert len(svgs) == len(blocks) - 1 == 16
     titles = [ET.fromstring(s).find("{http://www.w3.org/2000/svg}title").text for s in svgs]
     assert sum("transposed" in t for t in titles) == 8
+
+
+def _sweep():
+    """Every 1-D case with input 1..5, kernel 1..3, stride 1..3, dilation 1..2, whose output is not empty."""
+    for m, k, s, d in itertools.product(range(1, 6), range(1, 4), range(1, 4), range(1, 3)):
+        k_eff = d * (k - 1) + 1
+        for p in (0, 1, 2, "same", "full"):
+            padded = m + ({"same": k_eff - 1, "full": 2 * k_eff - 2}[p] if isinstance(p, str) else 2 * p)
+            if (p != "same" or s == 1) and padded >= k_eff:
+                yield dict(input_size=(m,), kernel_size=k, stride=s, padding=p, dilation=d)
+        for p, e in itertools.product(range(d * (k - 1) + 1), range(max(s, d))):
+            if (m - 1) * s - 2 * p + d * (k - 1) + e + 1 >= 1:
+                yield dict(input_size=(m,), kernel_size=k, stride=s, padding=p, dilation=d, output_padding=e,
+                           transposed=True)
+
+
+@pytest.mark.slow      # 805 cases: 86 s on two busy cores
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+def test_every_small_1d_case_reads_what_torch_reads():
+    cases = list(_sweep())
+    for case in cases:
+        _, by_torch, out_size = _oracles(case, with_deepgrad=False)
+        arith = dg.viz.conv_frames(**case)
+        assert arith.output_size == out_size and [f.reads for f in arith.frames] == by_torch, case
+    assert len(cases) >= 800

@@ -128,9 +128,12 @@ def _transposed(conv, conv_t, size, kernel, stride, padding, dilation, extra):
         raise ValueError(f"{OP}: padding {pad} is larger than dilation·(kernel_size − 1) = "
                          f"{tuple(d * (k - 1) for k, d in zip(kernel, dilation))}: the transposed convolution "
                          f"crops its output and has no zero-padded direct equivalent to draw")
+    grid = tuple((m - 1) * s + 1 + 2 * z + e for m, s, z, e in zip(size, stride, zeros, extra))
+    if any(g <= d * (k - 1) for g, k, d in zip(grid, kernel, dilation)):
+        raise ValueError(f"{OP}: padding {pad} crops the output of a transposed convolution over {size} to nothing "
+                         f"(output size (i − 1)·s − 2p + d·(k − 1) + output_padding + 1 < 1)")
     out_size, reads = _probe(conv_t, size, kernel, True, stride=stride, padding=pad, output_padding=extra,
                              dilation=dilation)
-    grid = tuple((m - 1) * s + 1 + 2 * z + e for m, s, z, e in zip(size, stride, zeros, extra))
     _, windows = _probe(conv, grid, kernel, False, dilation=dilation)
     flip = {k: tuple(n - 1 - i for n, i in zip(kernel, k)) for k in np.ndindex(kernel)}
     windows = {t: {g: flip[k] for g, k in w.items()} for t, w in windows.items()}
