@@ -43,6 +43,8 @@ Primitives and their ONNX form:
   under average pooling, whose divisor is a separate multiplication) → AveragePool with
   count_include_pad=1 times the window size; gather/scatter (adaptive max pooling, max unpooling)
   → GatherElements / ScatterElements(reduction='add', opset ≥ 16) on the flattened planes;
+* sample (``deform_conv2d``'s bilinear sampling) → DeformConv with one-hot weights (opset ≥ 19; see
+  ``deform.py``), followed by the mask's Mul, the weights' MatMul and the bias's Add;
 * NumPy-level equations the tracer records when library code computes on raw arrays: reshape-like
   methods, ``__getitem__``, ``astype``, ``transpose``, ``argmax``/``argmin``, arithmetic and comparison
   operators and ufuncs, ``np.take_along_axis`` (GatherElements), ``np.broadcast_to``, ``np.where``.
@@ -58,6 +60,7 @@ from ..tracer import module_state, trace_graph
 np = backend.numpy
 from .builder import _Builder, _eval_mode, _is_module, _onnx, _Prepared, _symbolic
 from .converters import DEFAULT_OPSET, MIN_OPSET
+from . import deform  # noqa: F401,E402  (registers the converter of deform_conv2d's sampling)
 
 __all__ = ["export", "to_model"]
 
