@@ -103,7 +103,7 @@ def _bilinear_matrix(n_out, n_in):
     pos = np.clip((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0, n_in - 1)
     low = np.floor(pos).astype(np.int64)
     high = np.minimum(low + 1, n_in - 1)
-    m = np.zeros((n_out, n_in), np.float32)
+    m = np.zeros((n_out, n_in))
     np.add.at(m, (np.arange(n_out), low), 1 - (pos - low))
     np.add.at(m, (np.arange(n_out), high), pos - low)
     return m

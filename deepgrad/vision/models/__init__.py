@@ -1,7 +1,7 @@
 """torchvision.models' builders for deepgrad's model zoo (``deepgrad.models``), with torchvision's keyword
 arguments: ``weights`` (only None: deepgrad downloads no pretrained weights), ``progress``, ``num_classes``..."""
-from .. import models as zoo
-from ..models import VGG, AlexNet, GoogLeNet, Inception3, InceptionOutputs, ResNet  # noqa: F401
+from ... import models as zoo
+from ...models import VGG, AlexNet, GoogLeNet, Inception3, InceptionOutputs, ResNet  # noqa: F401
 
 
 def _torchvision(builder):
@@ -22,3 +22,5 @@ vgg11, vgg13, vgg16, vgg19 = (_torchvision(b) for b in (zoo.vgg11, zoo.vgg13, zo
 vgg11_bn, vgg13_bn, vgg16_bn, vgg19_bn = (_torchvision(b) for b in (zoo.vgg11_bn, zoo.vgg13_bn, zoo.vgg16_bn,
                                                                       zoo.vgg19_bn))
 inception_v3 = _torchvision(zoo.inception_v3)
+
+from . import segmentation  # noqa: E402,F401  (torchvision.models.segmentation: fcn_resnet50)
