@@ -166,11 +166,16 @@ def test_nproc_one_trains_here_and_a_wrong_count_is_refused(tmp_path, monkeypatc
         parallel.launch(2, [])
 
 
-def test_nproc_without_mpiexec_names_the_extra(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
-    monkeypatch.setenv("PATH", str(tmp_path))
+@pytest.mark.parametrize("missing", ["mpiexec", "mpi4py"])
+def test_nproc_without_mpi_names_the_extra(tmp_path, monkeypatch, capsys, missing):
+    if missing == "mpiexec":
+        monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+        monkeypatch.setenv("PATH", str(tmp_path))
+    else:
+        monkeypatch.setitem(sys.modules, "mpi4py", None)
     assert main(["train", "--nproc", "2", "--out", str(tmp_path / "run")]) == 2
-    assert 'pip install "deepgrad[mpi]"' in capsys.readouterr().err
+    printed = capsys.readouterr().err
+    assert missing in printed and 'pip install "deepgrad[mpi]"' in printed
     assert not (tmp_path / "run").exists()
 
 

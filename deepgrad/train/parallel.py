@@ -252,6 +252,9 @@ def resume(g, trainer, out, echo):
 
 def mpiexec():
     """The MPI launcher: the one next to this Python (where the mpich wheel puts it), else on PATH."""
+    from importlib.util import find_spec
+    if find_spec("mpi4py") is None:
+        raise ImportError('--nproc trains with mpi4py, which is not installed: pip install "deepgrad[mpi]"')
     beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
     found = beside if os.access(beside, os.X_OK) else shutil.which("mpiexec")
     if found is None:
@@ -301,6 +304,9 @@ def finish(main, *args):
     if status not in (0, *_STOPPED) and launched() > 1:
         sys.stdout.flush()
         sys.stderr.flush()
-        from mpi4py import MPI
+        try:
+            from mpi4py import MPI
+        except ImportError:     # no MPI in this process: nothing waits for it
+            return status
         MPI.COMM_WORLD.Abort(status)
     return status
