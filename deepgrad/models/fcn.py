@@ -2,13 +2,15 @@
 convolutional networks for semantic segmentation"), seed 4.6; upsampling by transposed convolution,
 seed 4.5.1.
 
-* ``fcn8s``: a small FCN-8s for small images (64×64 digits on a canvas): five VGG-style stages of 3×3
-  convolutions (+ BatchNorm, ReLU) each ending in a 2×2 max pool (strides 2..32), the dense layers as
-  convolutions (``fc``), class scores at stride 32 (``score_fr``), then three transposed convolutions
-  initialised to bilinear interpolation: ×2 (``upscore2``) + the scores of pool4 (``score_pool4``), ×2
-  (``upscore_pool4``) + the scores of pool3 (``score_pool3``), ×8 (``upscore8``) to the input's size.
-  ``skips`` chooses the pools whose scores are added: (3, 4) is FCN-8s, (4,) FCN-16s, () FCN-32s,
-  (1, 2, 3, 4) an FCN-2s whose last upsampling is ×2.
+* ``fcn8s``: a small FCN-8s for small images (64×64 digits on a canvas): five VGG-style stages of a 3×3
+  convolution (+ BatchNorm, ReLU) and a 2×2 max pool (strides 2..32), the dense layers as convolutions
+  (``fc``), class scores at stride 32 (``score_fr``), then transposed convolutions initialised to bilinear
+  interpolation: ×2 (``upscore.0``) + the scores of pool4 (``score_pool.4``), ×2 (``upscore.1``) + the
+  scores of pool3 (``score_pool.3``), ×8 (``upscore_final``) to the input's size, + the input's own scores
+  (``score_pool.0``, a 1×1 convolution on the pixels: the canvas task labels a pixel by its intensity, which
+  the stride-8 scores cannot place to the pixel). ``skips`` chooses the levels whose scores are added: the
+  default (0, 3, 4); (3, 4) is the paper's FCN-8s, (4,) FCN-16s, () FCN-32s, (1, 2, 3, 4) an FCN-2s. Skip
+  scores start at zero (the paper's initialisation), so training starts from the stride-32 scores.
 * ``fcn_resnet50``: torchvision's ``FCN`` with a ResNet-50 backbone whose last two stages trade their
   stride for dilation (output stride 8), an ``FCNHead`` classifier on layer4 and optionally one on
   layer3 (``aux_classifier``), logits resized bilinearly to the input; torchvision's module layout and
@@ -55,7 +57,7 @@ class FCN8s(nn.Module):
     """FCN-8s for small images: (N, in_channels, H, W) → per-pixel logits (N, num_classes, H, W), H and W
     multiples of 32 (see the module doc)."""
 
-    def __init__(self, num_classes=11, in_channels=1, widths=(32, 64, 96, 128, 128), fc=256, skips=(3, 4),
+    def __init__(self, num_classes=11, in_channels=1, widths=(16, 32, 48, 64, 64), fc=128, skips=(0, 3, 4),
                  dropout=0.1):
         super().__init__()
         if len(widths) != 5:
@@ -70,7 +72,7 @@ class FCN8s(nn.Module):
                                 nn.Conv2d(fc, fc, 1), nn.ReLU(inplace=True), nn.Dropout2d(dropout))
         self.score_fr = nn.Conv2d(fc, num_classes, 1)
         self.score_pool = nn.ModuleDict({str(k): nn.Conv2d(channels[k], num_classes, 1) for k in self.skips})
-        for score in self.score_pool.values():          # the paper's zero start: training begins as FCN-32s
+        for score in self.score_pool.values():          # the paper's zero start
             nn.init.zeros_(score.weight)
             nn.init.zeros_(score.bias)
         finest = min((k for k in self.skips if k > 0), default=5)
