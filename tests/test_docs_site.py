@@ -61,6 +61,7 @@ def test_site_builds_strict_with_every_page_executed(site):
     # the API reference is generated from the docstrings, re-exported names included
     api = (site / "api" / "nn" / "index.html").read_text()
     assert 'id="deepgrad.nn.Conv2d"' in api and 'id="deepgrad.nn.init.kaiming_uniform_"' in api
+    assert not re.search(r'id="deepgrad\.nn\.[\w.]*\._', api), "private or dunder names on the API page"
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
