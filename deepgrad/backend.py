@@ -4,6 +4,8 @@ Every other layer reaches arrays through this module: ops ask ``xp_of(array)`` f
 of the arrays they were given (NumPy, or CuPy on a GPU, as in Chainer's ``xp``). Devices other than the
 CPU are ``ArrayBackend`` entries in a small registry: CUDA's (``_cupy.py``) is made when first asked for.
 """
+import importlib
+
 import numpy
 
 xp = numpy  # the default (CPU) namespace
@@ -65,16 +67,17 @@ CPU = device("cpu")
 # ---------------------------------------------------------------- array backends (one per device type)
 class ArrayBackend:
     """One kind of device deepgrad keeps arrays on (Chainer's ``xp`` idea): ``xp``, its namespace with NumPy's
-    API; ``array_type``; ``to_host(array)`` -> a NumPy array; ``from_host(array, index, non_blocking)`` -> a copy on device
-    ``index`` (of a NumPy array, or of one of its own arrays); ``index_of(array)``, the device an array lives
-    on (``non_blocking``: asynchronously, from pinned memory); ``device_count()``; ``current()``, the current device number; ``use(index)``, a context that makes
-    ``index`` current while arrays are made; ``rng(seed, index)``, a generator with NumPy's ``Generator``
-    methods ``random``, ``standard_normal``, ``integers`` and ``permutation`` on that device; ``pin(array)``,
-    a copy of a NumPy array in page-locked host memory, which the device copies from asynchronously."""
+    API; ``array_type``; ``to_host(array)`` -> a NumPy array; ``from_host(array, index, non_blocking)`` -> a copy
+    on device ``index`` of a NumPy array (asynchronous from pinned memory with ``non_blocking``) or of one of its
+    own arrays; ``index_of(array)``, the device an array lives on; ``device_count()``; ``current()``, the current
+    device number; ``use(index)``, a context that makes ``index`` current while arrays are made;
+    ``rng(seed, index)``, a generator with NumPy's ``Generator`` methods ``random``, ``standard_normal``,
+    ``integers`` and ``permutation`` on that device; ``pin(array)``, a copy of a NumPy array in page-locked host
+    memory; ``special``, its ``scipy.special`` (for ``erf``)."""
 
     def __init__(self, type, xp, array_type, *, to_host, from_host, index_of, device_count, current, use, rng,
-                 pin=None):
-        self.type, self.xp, self.array_type = type, xp, array_type
+                 pin=None, special=None):
+        self.type, self.xp, self.array_type, self.special = type, xp, array_type, special
         self.to_host, self.from_host, self.index_of, self.pin = to_host, from_host, index_of, pin
         self.device_count, self.current, self.use, self.rng = device_count, current, use, rng
         self.generators = {}
@@ -158,7 +161,8 @@ def _cupy_backend(op):
     return ArrayBackend("cuda", cupy, cupy.ndarray, to_host=lambda a: a.get(), from_host=from_host,
                         index_of=lambda a: a.device.id, device_count=lambda: count,
                         current=cupy.cuda.runtime.getDevice, use=cupy.cuda.Device,
-                        rng=lambda seed, index: CupyRandom(cupy.random.RandomState(seed)), pin=pin)
+                        rng=lambda seed, index: CupyRandom(cupy.random.RandomState(seed)), pin=pin,
+                        special=importlib.import_module("cupyx.scipy.special"))
 
 
 class PeakPool:
@@ -508,7 +512,11 @@ def seed_devices(seed, entry=None, indices=()):
 
 
 def erf(x):
-    """The error function, elementwise (SciPy's when installed, else ``math.erf`` per element)."""
+    """The error function, elementwise (SciPy's when installed, else ``math.erf`` per element; on a device, its
+    backend's ``scipy.special``)."""
+    entry = None if type(x) is numpy.ndarray else _entry_of(x)
+    if entry is not None:
+        return entry.special.erf(x)
     try:
         from scipy.special import erf as scipy_erf
     except ImportError:

@@ -11,6 +11,7 @@ import contextlib
 import types
 
 import numpy
+import scipy.special
 
 from deepgrad import backend
 
@@ -175,7 +176,7 @@ def from_host(array, index, non_blocking=False):
 BACKEND = backend.ArrayBackend(
     "cuda", xp, StrictArray, to_host=lambda a: a.get(), from_host=from_host, index_of=lambda a: 0,
     device_count=lambda: 1, current=lambda: 0, use=lambda index: contextlib.nullcontext(),
-    rng=lambda seed, index: StrictRandom(seed))
+    rng=lambda seed, index: StrictRandom(seed), special=Namespace(scipy.special))
 
 
 def register():

@@ -244,3 +244,51 @@ def test_random_in_place_dropout_diag_and_collate_stay_on_the_device(strict_cuda
     assert dg.diag(dg.arange(3.0, device="cuda")).device == "cuda:0"
     batch = dg.data.default_collate([dg.ones(2, device="cuda"), dg.zeros(2, device="cuda")])
     assert batch.device == "cuda:0" and batch.shape == (2, 2)
+
+
+def _leaves(x):
+    if isinstance(x, dg.Tensor):
+        return [x]
+    return [leaf for v in x for leaf in _leaves(v)] if isinstance(x, (tuple, list)) else []
+
+
+@pytest.mark.slow
+def test_every_op_case_runs_on_the_device_as_on_the_cpu():
+    """The op tables of the conformance tests (850 cases), float64, inputs moved to the device: each result and
+    input gradient lands on the device with the CPU's values. Cases whose functions hold CPU tensors of their own
+    (index, mask, running statistics) must be refused with an error naming both devices, as PyTorch refuses them."""
+    from test_ops_conformance import CASES
+    from test_zero_dim_empty import CASES as EMPTY_CASES
+    failures = []
+    with np.errstate(all="ignore"):         # some cases make NaN and inf by design, on both devices alike
+        _compare_cases(CASES + EMPTY_CASES, failures)
+    assert not failures, "\n".join(failures)
+
+
+def _compare_cases(cases, failures):
+    refused = 0
+    for case in cases:
+        if case.op in ("pool.gather", "pool.scatter"):          # primitives called with NumPy index arrays
+            continue
+        xs = case.arrays(np.float64)
+        expected = _leaves(case.dg_fn(*[dg.tensor(a) for a in xs]))
+        inputs = [dg.tensor(a, device="cuda", requires_grad=case.derivatives) for a in xs]
+        try:
+            outputs = _leaves(case.dg_fn(*inputs))
+        except RuntimeError as e:
+            refused += 1
+            if "cpu" not in str(e) or "cuda:0" not in str(e):
+                failures.append(f"{case.id}: {e}")
+            continue
+        try:
+            for a, b in zip(expected, outputs):
+                assert b.device == "cuda:0", f"result on {b.device}"
+                np.testing.assert_allclose(b.cpu().numpy(), a.numpy(), rtol=1e-10, atol=1e-12)
+            differentiable = [o for o in outputs if o.requires_grad]
+            if differentiable:
+                sum((o.astype(dg.float64) * 1.5).sum() for o in differentiable).backward()
+                assert all(i.grad is None or i.grad.device == "cuda:0" for i in inputs), "gradient off the device"
+        except (AssertionError, TypeError, ValueError) as e:
+            failures.append(f"{case.id}: {type(e).__name__}: {e}")
+    if refused >= 20:
+        failures.append(f"{refused} cases refused: more than the 18 that hold CPU tensors of their own")

@@ -50,10 +50,11 @@ class ScatterAdd(Primitive):
 _getitem, _scatter_add = GetItem(), ScatterAdd()
 
 
-def normalize_index(index, shape):
+def normalize_index(index, shape, device=backend.CPU):
     """``index`` as a tuple of ints, slices, None, Ellipsis and integer arrays; boolean masks become the
     integer arrays of their true positions (after checking that they match the axes they cover),
-    Tensors and lists become arrays."""
+    Tensors and lists become arrays, on ``device`` (that of the indexed tensor: index arrays from the host
+    are copied there, as PyTorch allows)."""
     if not isinstance(index, tuple):
         index = (index,)
     items = []
@@ -73,6 +74,8 @@ def normalize_index(index, shape):
         elif not isinstance(i, _BASIC):
             raise IndexError(f"getitem: unsupported index {i!r} of type {type(i).__name__} for a tensor "
                              f"of shape {shape}")
+        if device is not backend.CPU and not isinstance(i, _BASIC):
+            i = backend.to_device(backend.array_of(i), device)
         items.append(i)
     out = []
     for axis, i in zip(_axes_of(items, shape), items):
@@ -125,7 +128,7 @@ def _ints_first(index):
 
 def getitem(x, index):
     x = lift(x)
-    index = normalize_index(index, x.shape)
+    index = normalize_index(index, x.shape, x.device)
     split = _ints_first(index)
     if split is not None:
         x = apply(_getitem, (x,), {"index": split[0]})
@@ -139,7 +142,7 @@ def setitem(x, index, value):
     if function.is_grad_enabled() and (x.requires_grad or getattr(value, "requires_grad", False)):
         update(x, lambda old: _assigned(old, index, value), "setitem")
         return
-    index = normalize_index(index, x.shape)
+    index = normalize_index(index, x.shape, x.device)
     target, split = x.array, _ints_first(index)
     if split is not None:
         target, index = target[split[0]], split[1]   # a view: basic indexing only
@@ -153,7 +156,7 @@ def setitem(x, index, value):
 
 def _assigned(x, index, value):
     """x with ``value`` at ``index``, as a recorded function of both: where(written, value placed, x)."""
-    index = normalize_index(index, x.shape)
+    index = normalize_index(index, x.shape, x.device)
     xp = backend.xp_of(x.array)
     written = xp.zeros(x.shape, bool)
     written[index] = True

@@ -66,6 +66,8 @@ def _checked_index(op, x, dim, index, src=None):
     """(axis, index) after PyTorch's checks: an int64 index with x's number of dims, no larger than x (and
     than src) outside ``dim``, and entries within x's size along ``dim``."""
     index = lift(index)
+    if index.device != x.device:
+        raise RuntimeError(f"{op}: index is on {index.device} but input is on {x.device}; they must be on one device")
     if index.dtype != backend.int64:
         raise TypeError(f"{op}: index must be an int64 tensor, got dtype {index.dtype}")
     (axis,) = normalize_axes(dim, x.ndim, op) or (0,)
