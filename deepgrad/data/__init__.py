@@ -14,10 +14,12 @@ from .download import DownloadError, download_file
 from .loader import DataLoader, default_collate, default_convert
 from .sampler import (BatchSampler, DistributedSampler, RandomSampler, Sampler, SequentialSampler,
                       SubsetRandomSampler, WeightedRandomSampler)
+from .segmentation import MNISTCanvas
 from .worker import WorkerInfo, get_worker_info
 
 __all__ = ["datasets", "transforms", "current_generator", "ConcatDataset", "Dataset", "IterableDataset", "Subset",
            "TensorDataset", "random_split", "CIFAR10", "MNIST", "Digits", "FashionMNIST", "ImageFolder", "data_home",
-           "digits", "read_idx", "DownloadError", "download_file", "DataLoader", "default_collate", "default_convert",
+           "digits", "read_idx", "MNISTCanvas", "DownloadError", "download_file", "DataLoader", "default_collate",
+           "default_convert",
            "BatchSampler", "DistributedSampler", "RandomSampler", "Sampler", "SequentialSampler", "SubsetRandomSampler",
            "WeightedRandomSampler", "WorkerInfo", "get_worker_info"]
