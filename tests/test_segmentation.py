@@ -178,3 +178,15 @@ def test_a_short_segmentation_run_reports_miou_and_draws_overlays(tmp_path, monk
     assert report["test_pixel_accuracy"] == pytest.approx(np.trace(confusion) / confusion.sum())
     assert report["test_miou"] == pytest.approx(np.nanmean(_jaccard(y, predictions, 11)))
     assert report["test_pixel_accuracy"] > 0.9          # at least the background is learnt
+
+
+def test_the_cli_takes_the_task_and_summarises_the_segmentation_models(capsys, tmp_path):
+    from deepgrad import models
+    from deepgrad.cli import main
+    assert main(["train", "--task", "segment", "--model", "lenet5", "--out", str(tmp_path / "r")]) == 2
+    assert "task 'segment' needs a segmentation model, not lenet5" in capsys.readouterr().err
+    for name, count in (("fcn8s", sum(p.numel() for p in models.fcn8s(10).parameters())),
+                        ("fcn_resnet50", 32_951_370)):       # 32,957,013 with 21 classes: 2,053 more
+        assert main(["summary", name]) == 0
+        out = capsys.readouterr().out
+        assert f"Total params: {count:,}" in out and "(1, 10, 64, 64)" in out
