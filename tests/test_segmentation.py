@@ -62,6 +62,27 @@ def test_metrics_refuse_labels_outside_the_classes():
         metrics.confusion_matrix(np.zeros(3, int), np.zeros(4, int), 3)
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"label_smoothing": 0.1}, {"reduction": "sum"}])
+def test_per_pixel_cross_entropy_ignores_an_index_outside_the_classes_as_torch(kwargs):
+    """Segmentation's usual void label 255 (above the classes): the loss and its gradient equal torch's,
+    with class weights; test_losses covers the other options on (N, C, d1, d2) logits."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    logits, target = rng.standard_normal((2, 4, 5, 6)), rng.integers(0, 4, (2, 5, 6))
+    target[0, :2] = 255
+    weight = rng.uniform(0.5, 2.0, 4)
+    x = dg.tensor(logits, requires_grad=True)
+    loss = dg.nn.functional.cross_entropy(x, dg.tensor(target), weight=dg.tensor(weight), ignore_index=255, **kwargs)
+    loss.backward()
+    t = torch.tensor(logits, requires_grad=True)
+    expected = torch.nn.functional.cross_entropy(t, torch.tensor(target), weight=torch.tensor(weight),
+                                                 ignore_index=255, **kwargs)
+    expected.backward()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), atol=1e-14)
+    assert not x.grad.numpy()[0, :, :2].any()
+
+
 # ---------------------------------------------------------------- the dataset
 @pytest.fixture(scope="module")
 def test_digits():
