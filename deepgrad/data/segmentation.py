@@ -9,8 +9,8 @@ The rule, exactly (``MNISTCanvas``):
    digits k, uniform in ``digits`` = (fewest, most) (default 1..3); then for each digit in turn an
    MNIST image index, uniform over the split, and a top-left corner, uniform over the positions where the
    crop lies inside the ``size`` x ``size`` canvas. A corner whose box (grown by ``gap`` pixels) meets a box
-   already placed is drawn again, up to ``tries`` times; after that the canvas keeps the digits placed so
-   far. Boxes never overlap, so no pixel belongs to two digits.
+   already placed is drawn again, up to ``tries`` times; a digit still without a place is left out (the
+   first always fits). Boxes never overlap, so no pixel belongs to two digits.
 3. The canvas (1, size, size) holds the crops' pixels (uint8, shown as float32 in [0, 1]) on black.
    The mask (size, size), int64: a pixel of a digit whose intensity is above ``threshold`` (in [0, 1])
    is labelled with the digit's class + 1 (1..10), every other pixel 0 (background). 11 classes.
