@@ -191,5 +191,5 @@ def test_the_scaling_page_runs_the_ring_model():
     assert printed.getvalue().count("| 64 |") == 2 and "<svg" in printed.getvalue()
     assert ns["allreduce"](2, 8e6, 1e9, 0.0) == pytest.approx(8e-3)           # n/B at p = 2
     assert ns["allreduce"](4, 8e6, 1e9, 1e-6) == pytest.approx(12e-3 + 6e-6)  # 2(p-1)/p·n/B + 2(p-1)·α
-    assert ns["efficiency"](1.0, ns["H"]) == 1.0                             # hidden under the step
-    assert ns["efficiency"](1.0, 2 + ns["H"]) == pytest.approx(1 / 3)
+    assert ns["efficiency"](1.0, 0.5) == pytest.approx(1 / (1.5 - 0.5 * ns["F"]))    # f of it hidden
+    assert ns["efficiency"](1.0, 3.0) == pytest.approx(1 / (4 - 2 / 3))          # at most the backward hides
