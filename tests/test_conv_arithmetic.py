@@ -9,6 +9,7 @@ import itertools
 import math
 import os
 import re
+import textwrap
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -263,7 +264,8 @@ def test_gallery_page_runs_and_shows_every_case():
     """docs/gallery.md's exec blocks (what markdown-exec runs at site build) print one animation per case
     of Dumoulin & Visin, direct and transposed, each a well-formed SVG (the page asserts the formulas)."""
     page = open(os.path.join(os.path.dirname(__file__), os.pardir, "docs", "gallery.md"), encoding="utf-8").read()
-    blocks = re.findall(r'^```python exec="on"[^\n]*\n(.*?)^```$', page, re.M | re.S)
+    fenced = re.findall(r'^ *```python exec="on"[^\n]*\n(.*?)^ *```$', page, re.M | re.S)
+    blocks = [textwrap.dedent(code) for code in fenced]
     namespace, out = {}, io.StringIO()
     with contextlib.redirect_stdout(out):
         for code in blocks:
