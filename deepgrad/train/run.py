@@ -234,7 +234,7 @@ def train(out=None, *, resume=None, overwrite=False, data_root=None, download=Fa
     manual_seed(o["seed"])
     if o["task"] == "segment":            # per-pixel classification: train/segment.py
         from . import segment
-        return segment.train(o, out, resume, overwrite, data_root, download, progress, plots, echo, world)
+        return segment.train(o, out, resume, overwrite, data_root, download, progress, plots, echo, world, device)
     run = _data(o, data_root, download, echo)
     model, (train_loader, val_loader, test_loader) = run["model"], run["loaders"]
     model.to(pick_device(device))        # in place: the optimiser keeps its parameters, its state is made there

@@ -22,7 +22,7 @@ from ..nn import functional as F
 from ..serialization import atomic_write
 from . import recipes
 from .checkpoint import load_checkpoint
-from .loop import Interrupted, Trainer
+from .loop import Interrupted, Trainer, pick_device
 from .metrics import confusion_matrix, intersection_over_union, mean_iou, pixel_accuracy
 from .run import RunInterrupted, new_folder, with_transform
 
@@ -86,11 +86,11 @@ class SegmentationTrainer(Trainer):
         total, count, confusion = 0.0, 0, 0
         with no_grad():
             for x, y in loader:
-                out = self.model(x)
-                total += float(self.loss_fn(out, y).item()) * y.numel()
+                out = self.model(self._to_device(x))
+                total += float(self.loss_fn(out, self._to_device(y)).item()) * y.numel()
                 count += y.numel()
                 num_classes = num_classes or out.shape[1]
-                confusion = confusion + confusion_matrix(out.numpy().argmax(1), y.numpy(), num_classes)
+                confusion = confusion + confusion_matrix(out.cpu().numpy().argmax(1), y.cpu().numpy(), num_classes)
         self.model.train(was_training)
         return {"loss": total / max(count, 1), "accuracy": pixel_accuracy(confusion), "miou": mean_iou(confusion),
                 "iou": intersection_over_union(confusion), "confusion": confusion}
@@ -126,13 +126,14 @@ def _data(o, data_root, download):
                 recorded=recorded)
 
 
-def train(o, out, resume, overwrite, data_root, download, progress, plots, echo, world):
+def train(o, out, resume, overwrite, data_root, download, progress, plots, echo, world, device="auto"):
     """A segmentation run with the checked options ``o`` (``run.train`` calls it for task "segment")."""
     from .. import get_num_threads
     if world.size > 1:
         raise ValueError(f"segmentation runs take one process, not {world.size}")
     run = _data(o, data_root, download)
     model, (train_loader, val_loader, test_loader) = run["model"], run["loaders"]
+    model.to(pick_device(device))
     out = resume or new_folder(out, overwrite, o["model"], o["data"])
     config = {**o, **run["recorded"]}
     trainer = SegmentationTrainer(model, run["optimizer"], train_loader, val_loader, scheduler=run["scheduler"],
@@ -193,7 +194,7 @@ def _figures(out, trainer, evaluation, test, classes, echo):
         images, masks = test.get_batch(np.arange(min(len(test), 8)))
         trainer.model.eval()
         with no_grad():
-            predictions = trainer.model(Tensor.wrap(images)).numpy().argmax(1)
+            predictions = trainer.model(Tensor.wrap(images).to(trainer.device)).cpu().numpy().argmax(1)
         paths = [curves(trainer.history, os.path.join(out, "curves.png")),
                  confusion(evaluation["confusion"], os.path.join(out, "confusion.png"), classes),
                  overlays(images, masks, predictions, os.path.join(out, "overlays.png"), classes)]
