@@ -41,18 +41,24 @@ def test_ddp_needs_a_process_group():
         DistributedDataParallel(nn.Linear(2, 2))
 
 
-def test_ddp_single_process_gradients_and_misuse(single):
+def _model_and_gradients():
+    """A small model, an input and the gradients of one process (the model's .grad zeroed again)."""
     dg.manual_seed(0)
     model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
     x = dg.randn(5, 3)
     model(x).pow(2).sum().backward()
     expected = [p.grad.array.copy() for p in model.parameters()]
     model.zero_grad()
+    return model, x, expected
+
+
+def test_ddp_single_process_gradients_and_misuse(single):
+    model, x, expected = _model_and_gradients()
     ddp = DistributedDataParallel(model, bucket_cap_mb=1e-5)
     ddp(x).pow(2).sum().backward()
     for p, e in zip(model.parameters(), expected):
         np.testing.assert_allclose(p.grad.array, e, rtol=1e-6)
-    assert all(isinstance(p, nn.Parameter) for p in model[0]._parameters.values())   # swapped back
+    assert all(isinstance(p, nn.Parameter) for p in model[0]._parameters.values())   # untouched
     assert list(ddp.state_dict()) == ["module." + k for k in model.state_dict()]
     with pytest.raises(ValueError, match="bucket_cap_mb must be a positive number"):
         DistributedDataParallel(model, bucket_cap_mb=0)
@@ -61,12 +67,7 @@ def test_ddp_single_process_gradients_and_misuse(single):
 
 
 def test_ddp_keeps_the_hooks_of_the_user_on_parameters(single):
-    dg.manual_seed(0)
-    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
-    x = dg.randn(5, 3)
-    model(x).pow(2).sum().backward()
-    expected = [p.grad.array.copy() for p in model.parameters()]
-    model.zero_grad()
+    model, x, expected = _model_and_gradients()
     seen = []
     model[0].weight.register_post_accumulate_grad_hook(lambda p: seen.append(p.grad.array.copy()))
     ddp = DistributedDataParallel(model)
