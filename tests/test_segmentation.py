@@ -177,6 +177,15 @@ def test_the_task_and_the_model_must_agree():
         run.check_options({"task": "detect"})
 
 
+def _predict(checkpoint, length):
+    """(masks, predicted classes) of the first ``length`` test canvases by a run's checkpoint, on the CPU."""
+    model, config = run.load_run(str(checkpoint))
+    x, y = MNISTCanvas(train=False, length=length).get_batch(np.arange(length))
+    x = recipes.preprocessing((1, 64, 64), tuple(config["input"]), config["mean"], config["std"])(x)
+    with dg.no_grad():
+        return y, model(dg.tensor(x)).numpy().argmax(1)
+
+
 @pytest.mark.slow
 def test_a_short_segmentation_run_reports_miou_and_draws_overlays(tmp_path, monkeypatch):
     monkeypatch.setitem(segment.DATASETS, "mnist-canvas",
@@ -188,12 +197,7 @@ def test_a_short_segmentation_run_reports_miou_and_draws_overlays(tmp_path, monk
     assert {"overlays.png", "curves.png", "confusion.png", "report.json", "config.json"} <= files
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert all(0 <= r["train_accuracy"] <= 1 and 0 <= r["val_accuracy"] <= 1 for r in log)   # pixels, not images
-    model, config = run.load_run(str(out / "checkpoints" / "epoch-002.safetensors"))
-    test = MNISTCanvas(train=False, length=48)
-    x, y = test.get_batch(np.arange(48))
-    x = recipes.preprocessing((1, 64, 64), tuple(config["input"]), config["mean"], config["std"])(x)
-    with dg.no_grad():
-        predictions = model(dg.tensor(x)).numpy().argmax(1)
+    y, predictions = _predict(out / "checkpoints" / "epoch-002.safetensors", 48)
     confusion = sk.confusion_matrix(y.ravel(), predictions.ravel(), labels=range(11))
     assert report["confusion"] == confusion.tolist()
     assert report["test_pixel_accuracy"] == pytest.approx(np.trace(confusion) / confusion.sum())
@@ -211,3 +215,14 @@ def test_the_cli_takes_the_task_and_summarises_the_segmentation_models(capsys, t
         assert main(["summary", name]) == 0
         out = capsys.readouterr().out
         assert f"Total params: {count:,}" in out and "(1, 10, 64, 64)" in out
+
+
+@pytest.mark.slow
+def test_a_segmentation_run_on_the_strict_device_evaluates_as_the_cpu(tmp_path, monkeypatch, strict_cuda):
+    monkeypatch.setitem(segment.DATASETS, "mnist-canvas",
+                        lambda root, train, download=False: MNISTCanvas(root, train=train, length=32 if train else 16))
+    report = run.train(str(tmp_path), task="segment", data="mnist-canvas", model="fcn8s", epochs=1, batch_size=16,
+                       progress=False, echo=lambda *a: None, device="cuda")
+    assert os.path.isfile(tmp_path / "overlays.png")
+    y, predictions = _predict(tmp_path / "checkpoints" / "epoch-001.safetensors", 16)
+    assert report["confusion"] == sk.confusion_matrix(y.ravel(), predictions.ravel(), labels=range(11)).tolist()
