@@ -337,6 +337,14 @@ def zeros_aligned(shape, dtype, xp=numpy):
     return out
 
 
+def open_grid(shape, xp=numpy):
+    """``numpy.indices(shape, sparse=True)`` in namespace ``xp``: one arange per axis, shaped to broadcast along
+    it (CuPy's ``indices`` has no ``sparse``)."""
+    n = len(shape)
+    return tuple(xp.arange(size).reshape((1,) * axis + (size,) + (1,) * (n - axis - 1))
+                 for axis, size in enumerate(shape))
+
+
 def writeable(array):
     """Whether ``array`` may be written in place (CuPy's arrays have no ``writeable`` flag: always)."""
     return getattr(array.flags, "writeable", True)

@@ -157,6 +157,7 @@ xp = Namespace(numpy)
 for _name, _make in (("asarray", numpy.asarray), ("array", numpy.array),
                      ("ascontiguousarray", numpy.ascontiguousarray)):
     setattr(xp, _name, _transfer(_make))
+xp.indices = wrapped(lambda dimensions, dtype=int: numpy.indices(dimensions, dtype))   # CuPy's: no sparse=
 
 
 class StrictRandom:

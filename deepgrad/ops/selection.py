@@ -13,7 +13,7 @@ from .index import getitem
 def _grid(index, axis):
     """The full NumPy index that addresses, for each entry of ``index``, its target along ``axis``."""
     xp = backend.xp_of(index)
-    grid = list(xp.indices(index.shape, sparse=True))
+    grid = list(backend.open_grid(index.shape, xp))
     grid[axis] = index
     return tuple(grid)
 

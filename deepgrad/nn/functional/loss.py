@@ -201,7 +201,7 @@ def _nll(fn, logp, t, weight, ignore_index, reduction):
     valid = t_b != ignore_index
     xp = backend.xp_of(t_b)
     safe = xp.where(valid, t_b, 0)
-    grids = xp.indices(safe.shape, sparse=True)
+    grids = backend.open_grid(safe.shape, xp)
     picked = logp_b[(grids[0], safe) + tuple(grids[1:])]
     w = valid.astype(logp.dtype)
     if weight is not None:

@@ -18,10 +18,10 @@ def _vector_norm(a, norm_type):
     """‖a‖ of order ``norm_type`` (as ``torch.linalg.vector_norm``), as a 0-d array of a's dtype."""
     xp = backend.xp_of(a)
     a = xp.abs(a.reshape(-1))
-    if norm_type == math.inf:
-        return a.max(initial=0).astype(a.dtype)
-    if norm_type == -math.inf:
-        return a.min(initial=math.inf).astype(a.dtype)
+    if abs(norm_type) == math.inf:      # (CuPy's max and min take no initial=: the empty case by hand)
+        if not a.size:
+            return xp.asarray(0 if norm_type > 0 else math.inf, a.dtype)
+        return (a.max() if norm_type > 0 else a.min()).astype(a.dtype)
     if norm_type == 0:
         return xp.asarray(xp.count_nonzero(a), a.dtype)
     if norm_type == 1:
