@@ -3,7 +3,6 @@ tests/fixtures/torchvision_fcn.py generates from torchvision's source, parameter
 torchvision's own code run with torch.nn), bilinear resizing against torch's interpolate, the bilinear
 initialisation of transposed convolutions (seed 4.5.1) and the wiring of the small FCN-8s."""
 import glob
-import importlib.util
 import json
 import pathlib
 
@@ -56,10 +55,8 @@ def test_fcn_resnet50_backbone_has_output_stride_8_and_returns_torchvisions_dict
 def torchvision_fcn():
     if not WHEELS:
         pytest.skip("no torchvision wheel to read the model code from")
-    spec = importlib.util.spec_from_file_location("torchvision_fcn", FIXTURES / "torchvision_fcn.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.load(WHEELS[-1])
+    from fixtures.torchvision_fcn import load
+    return load(WHEELS[-1])
 
 
 @pytest.mark.slow
