@@ -80,7 +80,14 @@ class ArrayBackend:
         self.type, self.xp, self.array_type, self.special = type, xp, array_type, special
         self.to_host, self.from_host, self.index_of, self.pin = to_host, from_host, index_of, pin
         self.device_count, self.current, self.use, self.rng = device_count, current, use, rng
-        self.generators = {}
+        self.generators, self.devices = {}, {}
+
+    def device(self, index):
+        """``device(type, index)``, made once (``Tensor.device`` is asked for on every primitive on a device)."""
+        d = self.devices.get(index)
+        if d is None:
+            d = self.devices[index] = device(self.type, index)
+        return d
 
     def generator(self, index):
         """Device ``index``'s generator, seeded by ``manual_seed`` (made on first use)."""
@@ -249,7 +256,7 @@ def device_of(array):
     if type(array) is numpy.ndarray:
         return CPU
     entry = _entry_of(array)
-    return CPU if entry is None else device(entry.type, entry.index_of(array))
+    return CPU if entry is None else entry.device(entry.index_of(array))
 
 
 def to_host(array):

@@ -68,10 +68,11 @@ def apply(prim, inputs, params):
 
 
 def check_devices(prim, inputs):
-    """Refuse an application of ``prim`` to tensors on different devices, naming two of them."""
+    """Refuse an application of ``prim`` to tensors on different devices, naming two of them (devices are made
+    once each, so identity tells them apart)."""
     first = inputs[0].device if inputs else None
     for t in inputs[1:]:
-        if t.device != first:
+        if t.device is not first:
             raise RuntimeError(f"{prim.name}: expected all tensors on the same device, found {first} and "
                                f"{t.device}; move them with .to(device) first")
 
