@@ -80,7 +80,7 @@ def vjp(f, *primals, has_aux=False):
         if roots:
             grads = engine.run_backward([o for o, _ in roots], [c for _, c in roots], inner,
                                         retain_graph=True, create_graph=differentiable)
-        grads = [zeros(*x.shape, dtype=x.dtype) if g is None else g for g, x in zip(grads, flat)]
+        grads = [zeros(*x.shape, dtype=x.dtype, device=x.device) if g is None else g for g, x in zip(grads, flat)]
         return tree_unflatten(tree, grads)
 
     if not differentiable:
@@ -165,7 +165,7 @@ def jvp(f, primals, tangents, has_aux=False):
         tangents_out = []
         for o in out_flat:
             t = function.tangent_of(o, level)
-            tangents_out.append(zeros(*o.shape, dtype=o.dtype) if t is None else t)
+            tangents_out.append(zeros(*o.shape, dtype=o.dtype, device=o.device) if t is None else t)
     result = tree_unflatten(out_tree, out_flat), tree_unflatten(out_tree, tangents_out)
     return result + (aux,) if has_aux else result
 
@@ -199,7 +199,8 @@ def jacfwd(f, argnums=0, has_aux=False):
         for k, x in enumerate(xs):
             cols = []
             for i in range(x.array.size):
-                tangents = [_basis(x, i) if j == k else zeros(*y.shape, dtype=y.dtype) for j, y in enumerate(xs)]
+                tangents = [_basis(x, i) if j == k else zeros(*y.shape, dtype=y.dtype, device=y.device)
+                            for j, y in enumerate(xs)]
                 result = jvp(g_flat, tuple(xs), tuple(tangents), has_aux=has_aux)
                 out, tan = result[0], result[1]
                 aux = result[2] if has_aux else None
@@ -213,7 +214,7 @@ def jacfwd(f, argnums=0, has_aux=False):
             per_leaf = []
             for k, x in enumerate(xs):
                 cols = [c[j] for c in columns[k]]
-                jac = stack(cols, -1) if cols else zeros(*o.shape, 0, dtype=o.dtype)
+                jac = stack(cols, -1) if cols else zeros(*o.shape, 0, dtype=o.dtype, device=o.device)
                 per_leaf.append(jac.reshape(o.shape + x.shape))
             jac_per_out.append(_jac_arg_leaves(per_leaf, in_tree, argnums))
         jac = tree_unflatten(out_tree, jac_per_out)
@@ -236,14 +237,15 @@ def jacrev(f, argnums=0, has_aux=False):
         for j, o in enumerate(out_flat):
             rows = []
             for i in range(o.array.size):
-                cts = [_basis(o, i) if jj == j else zeros(*oo.shape, dtype=oo.dtype) for jj, oo in enumerate(out_flat)]
+                cts = [_basis(o, i) if jj == j else zeros(*oo.shape, dtype=oo.dtype, device=oo.device)
+                       for jj, oo in enumerate(out_flat)]
                 rows.append(tree_flatten(fn(tree_unflatten(out_tree, cts)))[0])
             per_leaf = []
             for k, shape in enumerate(in_shapes):
                 if rows:
                     per_leaf.append(stack([r[k] for r in rows], 0).reshape(o.shape + shape))
                 else:
-                    per_leaf.append(zeros(*(o.shape + shape), dtype=o.dtype))
+                    per_leaf.append(zeros(*(o.shape + shape), dtype=o.dtype, device=o.device))
             jac_per_out.append(_jac_arg_leaves(per_leaf, in_tree, argnums))
         jac = tree_unflatten(out_tree, jac_per_out)
         return (jac, result[2]) if has_aux else jac

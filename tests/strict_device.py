@@ -85,10 +85,9 @@ class StrictArray:
 
     @property
     def flags(self):
-        """CuPy's three flags, and NumPy's ``writeable``, which deepgrad's engine still reads (CuPy has none)."""
+        """CuPy's three flags (CuPy has no ``writeable``)."""
         f = self._a.flags
-        return types.SimpleNamespace(c_contiguous=f.c_contiguous, f_contiguous=f.f_contiguous,
-                                     owndata=f.owndata, writeable=f.writeable)
+        return types.SimpleNamespace(c_contiguous=f.c_contiguous, f_contiguous=f.f_contiguous, owndata=f.owndata)
 
 
 def _operator(name):

@@ -105,6 +105,25 @@ def test_to_device_is_differentiable():
     np.testing.assert_allclose(w.grad.cpu().numpy(), np.exp(w.detach().cpu().numpy()), rtol=1e-6)
 
 
+
+def test_function_transforms_answer_on_the_device(strict_cuda):
+    """grad/vjp/jvp/jacfwd/jacrev/hessian give device results, zeros for unused inputs included."""
+    x = dg.tensor([0.5, -1.0, 2.0], dtype=dg.float64, device="cuda")
+    unused = dg.tensor([1.0, 2.0], dtype=dg.float64, device="cuda")
+    f = lambda a, b: (a ** 3).sum()
+    grads = dg.grad(f, argnums=(0, 1))(x, unused)
+    assert all(isinstance(g.array, strict_cuda.StrictArray) for g in grads)
+    np.testing.assert_allclose(grads[0].cpu().numpy(), 3 * np.array([0.5, -1.0, 2.0]) ** 2)
+    np.testing.assert_array_equal(grads[1].cpu().numpy(), [0.0, 0.0])
+    _, tangent = dg.jvp(lambda a, b: a * 2.0, (x, unused), (dg.ones_like(x), dg.ones_like(unused)))
+    assert tangent.device == "cuda:0"
+    for jac in (dg.jacfwd(f, argnums=(0, 1))(x, unused), dg.jacrev(f, argnums=(0, 1))(x, unused)):
+        assert [j.device for j in jac] == ["cuda:0", "cuda:0"]
+        np.testing.assert_array_equal(jac[1].cpu().numpy(), [0.0, 0.0])
+    hessian = dg.hessian(lambda a: (a ** 3).sum())(x)
+    assert hessian.device == "cuda:0"
+    np.testing.assert_allclose(hessian.cpu().numpy(), np.diag(6 * np.array([0.5, -1.0, 2.0])))
+
 def _train(model, device, make_optimizer, shape, steps=3, dtype=dg.float32):
     model = model.to(device, dtype)
     optimizer = make_optimizer(model.parameters())

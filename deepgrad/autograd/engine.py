@@ -3,7 +3,7 @@ outputs back to the inputs, applying each VJP rule and summing the cotangents th
 along several paths. The walk is iterative, so graphs of any depth work."""
 import weakref
 
-from ..backend import memory_owner, xp_of
+from ..backend import memory_owner, writeable, xp_of
 from . import function
 from .tensor import FREED, Tensor
 
@@ -284,13 +284,13 @@ def _deliver(t, g, capture, create_graph, stored):
     data = g.array
     if t.grad is None:
         owner = memory_owner(data)
-        if not data.flags.writeable or id(owner) in stored:
+        if not writeable(data) or id(owner) in stored:
             data = owner = data.copy()
         stored.add(id(owner))
         t.grad = Tensor.wrap(data)
     elif t.grad.requires_grad:
         t.grad = (t.grad + g).detach()
-    elif t.grad.array.base is None and t.grad.array.flags.writeable:
+    elif t.grad.array.base is None and writeable(t.grad.array):
         t.grad.array += data
     else:
         t.grad = Tensor.wrap(t.grad.array + data)
