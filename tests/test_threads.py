@@ -1,4 +1,7 @@
-"""Intra-op threads (deepgrad.threads): the API, the split, and results that do not depend on it."""
+"""Intra-op threads (deepgrad.threads): the API, the split, results that do not depend on it, and threads
+sized to the cores free."""
+import threading
+
 import numpy as np
 import pytest
 
@@ -8,7 +11,10 @@ from deepgrad import threads
 
 
 @pytest.fixture
-def restore_threads():
+def restore_threads(monkeypatch):
+    """Restores the thread count after the test, during which the machine counts as idle (whatever the
+    watcher sees of other processes), so the pool takes parts."""
+    monkeypatch.setattr("deepgrad.threads.usable_threads", dg.get_num_threads)
     before = dg.get_num_threads()
     yield
     dg.set_num_threads(before)
@@ -97,3 +103,94 @@ def _depthwise_in_child(x, w):
     import deepgrad.threads
     deepgrad.threads.PART_BYTES = 1
     return F.conv2d(dg.tensor(x), dg.tensor(w), padding=1, groups=3).numpy()
+
+
+def test_fit_rounds_free_cores_within_one_and_the_count():
+    assert threads.fit(None, 4) == 4                 # nothing known yet: as set
+    assert threads.fit(0.2, 4) == 1                  # a busy machine: the calling thread only
+    assert threads.fit(1.4, 4) == 1 and threads.fit(1.6, 4) == 2
+    assert threads.fit(7.0, 4) == 4                  # never more than asked for
+
+
+def test_free_cores_adds_this_process_share_to_the_idle_share():
+    """Two looks 1 s apart on 4 cores: a quarter of the CPU time idle is one core; this process used
+    0.5 s of CPU, half a core of what the others did not take."""
+    before = ((100, 1000), 10.0, 2.0)
+    after = ((200, 1400), 11.0, 2.5)
+    assert threads.free_cores(before, after, 4) == pytest.approx(4 * 100 / 400 + 0.5)
+
+
+def test_usable_threads_follow_the_free_cores(monkeypatch, restore_threads):
+    monkeypatch.undo()                               # the real usable_threads, with the free cores set here
+    dg.set_num_threads(2)
+    monkeypatch.setattr("deepgrad.threads._free", 0.3)
+    assert threads.usable_threads() == 1
+    monkeypatch.setattr("deepgrad.threads._free", 5.0)
+    assert threads.usable_threads() == 2
+
+
+@pytest.mark.parametrize("usable, helpers_used", [(1, False), (2, True)])
+def test_parallel_for_keeps_parts_on_the_caller_when_one_thread_is_usable(usable, helpers_used, monkeypatch,
+                                                                        restore_threads):
+    """Large work on a busy machine runs on the calling thread; with two usable threads a pool thread
+    takes a part (the first part waits until another thread has taken one)."""
+    dg.set_num_threads(2)
+    monkeypatch.setattr("deepgrad.threads.usable_threads", lambda: usable)
+    caller, taken = threading.get_ident(), threading.Event()
+
+    def body(lo, hi):
+        if threading.get_ident() != caller:
+            taken.set()
+        elif lo == 0 and usable > 1:
+            taken.wait(timeout=10)
+        return threading.get_ident()
+    idents = threads.parallel_for(body, 4, 1)
+    assert (set(idents) != {caller}) == helpers_used
+
+
+def test_small_work_stays_on_the_caller(restore_threads):
+    dg.set_num_threads(2)
+    caller = threading.get_ident()
+    idents = threads.parallel_for(lambda lo, hi: threading.get_ident(), 10, 100)
+    assert idents == [caller]
+
+
+class _FakeBLAS:
+    """An OpenBLAS thread count, as its get/set functions see it."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def get(self):
+        return self.n
+
+    def put(self, n):
+        self.n = n
+
+
+def test_openblas_gets_the_free_cores_under_its_own_ceiling():
+    """OpenBLAS is set to the free cores, never above the count it had; a count set by someone else
+    (threadpoolctl, the user) becomes the new ceiling."""
+    fake, blas = _FakeBLAS(2), threads._OpenBLAS()
+    blas.libraries = [[fake.get, fake.put, 2, None]]
+    blas.fit(0.4)
+    assert fake.n == 1
+    blas.fit(6.0)
+    assert fake.n == 2
+    fake.n = 1                                       # someone limits it
+    blas.fit(6.0)
+    assert fake.n == 1
+    fake.n = 3
+    blas.fit(2.2)
+    assert fake.n == 2
+    blas.fit(9.0)
+    assert fake.n == 3
+
+
+def test_openblas_is_found_with_numpys_thread_count():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    openblas = [lib for lib in threadpoolctl.threadpool_info() if lib["internal_api"] == "openblas"]
+    if not openblas:
+        pytest.skip("NumPy does not use OpenBLAS here")
+    found = threads._OpenBLAS()._find()
+    assert sorted(get() for get, _, _, _ in found) == sorted(lib["num_threads"] for lib in openblas)
