@@ -26,11 +26,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor, wait
 
 
+def _cpus():
+    """The CPUs this process may run on."""
+    return os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+
+
 def _default():
     env = os.environ.get("OMP_NUM_THREADS", "")
     if env.isdigit() and int(env) > 0:
         return int(env)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return len(_cpus())
 
 
 MAX_PARTS = 4
@@ -43,19 +48,30 @@ SAMPLE_S = 1.0          # how often the watcher looks at the machine
 _free = None            # the cores free to this process at the watcher's last look (None: not known)
 
 
+def idle_and_total(stat, cpus):
+    """(idle, total) time of the ``cpus`` (numbers) in the text of /proc/stat."""
+    names, idle, total = {f"cpu{i}" for i in cpus}, 0, 0
+    for line in stat.splitlines():
+        name, *fields = line.split()
+        if name in names:
+            ticks = [int(v) for v in fields[:8]]   # user nice system idle iowait irq softirq steal
+            idle, total = idle + ticks[3] + ticks[4], total + sum(ticks)
+    return idle, total
+
+
 def _cpu_times():
-    """(idle, total) time of all the machine's CPUs since boot, from /proc/stat; None where unreadable."""
+    """(idle, total) time since boot of the CPUs this process may run on; None where unknown."""
     try:
         with open("/proc/stat") as f:
-            ticks = [int(v) for v in f.readline().split()[1:9]]   # user nice system idle iowait irq softirq steal
+            idle, total = idle_and_total(f.read(), _cpus())
     except (OSError, ValueError):
         return None
-    return ticks[3] + ticks[4], sum(ticks)
+    return (idle, total) if total else None
 
 
 def free_cores(before, after, cpus):
     """The cores this process could use between two looks, each (``_cpu_times()``, wall time, this
-    process's CPU time): the machine's idle share of ``cpus`` cores plus the cores this process kept busy."""
+    process's CPU time): the idle share of the ``cpus`` cores it may run on plus the cores it kept busy."""
     (idle0, total0), wall0, own0 = before
     (idle1, total1), wall1, own1 = after
     idle = cpus * (idle1 - idle0) / max(1, total1 - total0)
@@ -122,11 +138,11 @@ def _look():
 def _watch():
     """Every ``SAMPLE_S``: the cores free to this process, for ``parallel_for`` and OpenBLAS."""
     global _free
-    cpus, before = os.cpu_count() or 1, _look()
+    before = _look()
     while True:
         time.sleep(SAMPLE_S)
         after = _look()
-        _free = free_cores(before, after, cpus)
+        _free = free_cores(before, after, len(_cpus()))
         _blas.fit(_free)
         before = after
 

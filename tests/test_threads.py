@@ -194,3 +194,10 @@ def test_openblas_is_found_with_numpys_thread_count():
         pytest.skip("NumPy does not use OpenBLAS here")
     found = threads._OpenBLAS()._find()
     assert sorted(get() for get, _, _, _ in found) == sorted(lib["num_threads"] for lib in openblas)
+
+
+def test_idle_and_total_count_only_the_cpus_given():
+    stat = ("cpu  50 0 10 300 5 0 0 0 0 0\ncpu0 10 0 5 100 1 0 0 0 0 0\ncpu1 40 0 5 200 4 0 0 0 0 0\n"
+            "intr 12345\n")
+    assert threads.idle_and_total(stat, {1}) == (204, 249)
+    assert threads.idle_and_total(stat, {0, 1}) == (305, 365)
