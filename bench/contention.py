@@ -161,16 +161,16 @@ def main():
             free = ("" if r["free_quiet"] is None else
                     f", deepgrad saw {r['free_quiet']:.2f} / {r['free_loaded']:.2f} cores free")
             print(f"{'':<7} load average quiet {r['load_quiet']:.2f}, loaded {r['load_loaded']:.2f}{free}")
-    print("\nmedians over rounds: deepgrad / PyTorch quiet, each framework's slowdown (loaded / quiet), "
-          "and deepgrad's slowdown / PyTorch's")
+    print("\nmedians over rounds: deepgrad's time / PyTorch's, quiet and loaded; each framework's slowdown "
+          "(loaded / quiet), and deepgrad's slowdown / PyTorch's")
     for adapt, rs in runs.items():
         for label in rs[0]["quiet"]:
             (dq, tq), (dl, tl) = ([[r[phase][label][k] for r in rs] for k in (0, 1)] for phase in ("quiet", "loaded"))
-            quiet, dg_slow, torch_slow = (statistics.median(map(lambda a, b: a / b, *p)) for p in
-                                          ((dq, tq), (dl, dq), (tl, tq)))
+            quiet, loaded, dg_slow, torch_slow = (statistics.median(map(lambda a, b: a / b, *p)) for p in
+                                                  ((dq, tq), (dl, tl), (dl, dq), (tl, tq)))
             relative = statistics.median(d1 / d0 / (t1 / t0) for d0, t0, d1, t1 in zip(dq, tq, dl, tl))
-            print(f"  sizing {adapt:<4} {label:<33} quiet {quiet:5.2f}x PyTorch   slowdown: deepgrad {dg_slow:5.2f}x  "
-                  f"PyTorch {torch_slow:5.2f}x  relative {relative:5.2f}")
+            print(f"  sizing {adapt:<4} {label:<33} vs PyTorch: quiet {quiet:5.2f}x loaded {loaded:5.2f}x   "
+                  f"slowdown: deepgrad {dg_slow:5.2f}x PyTorch {torch_slow:5.2f}x relative {relative:5.2f}")
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 

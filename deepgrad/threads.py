@@ -154,9 +154,10 @@ def _start_watcher():
 
 def _after_fork():
     """A forked child has none of the parent's threads: it starts its own pool when it needs one, and
-    its own watcher."""
-    global _pool, _free, _blas
-    _pool, _free, _blas = None, None, _OpenBLAS()
+    its own watcher (which keeps the parent's OpenBLAS ceilings: the child inherits the count the
+    parent's watcher set)."""
+    global _pool, _free
+    _pool, _free = None, None
     _start_watcher()
 
 

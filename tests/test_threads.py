@@ -201,3 +201,21 @@ def test_idle_and_total_count_only_the_cpus_given():
             "intr 12345\n")
     assert threads.idle_and_total(stat, {1}) == (204, 249)
     assert threads.idle_and_total(stat, {0, 1}) == (305, 365)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_forked_child_keeps_the_openblas_ceiling(monkeypatch):
+    """A child forked while the parent's watcher had OpenBLAS on 1 thread inherits that count; its
+    ceiling is still the parent's, so it goes back up where the cores are free."""
+    import multiprocessing
+    fake, blas = _FakeBLAS(2), threads._OpenBLAS()
+    blas.libraries = [[fake.get, fake.put, 2, None]]
+    blas.fit(0.4)
+    monkeypatch.setattr("deepgrad.threads._blas", blas)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply_async(_fit_blas_in_child, (6.0,)).get(timeout=60) == 2
+
+
+def _fit_blas_in_child(free):
+    threads._blas.fit(free)
+    return threads._blas.libraries[0][0]()
