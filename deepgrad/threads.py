@@ -1,7 +1,7 @@
 """Intra-op parallelism, as ``torch.set_num_threads``: ops whose work is a few long loops (depthwise
 convolution over the batch) split it into parts, which the calling thread and a small pool of helper
 threads take in turn. NumPy and the compiled loops release the GIL, so the parts run at once. BLAS
-keeps its own threads. The caller works too rather than waiting for the pool: on a 2-core VM, handing
+keeps its own threads (but see below for their number). The caller works too rather than waiting for the pool: on a 2-core VM, handing
 both halves of a 0.6 ms convolution to two pool threads took longer than doing it alone (0.71 vs
 0.60 ms), with the caller taking one half 0.39 ms.
 
@@ -11,10 +11,10 @@ of the work, each part writes its own slice, and partial sums are added in part 
 
 Threads are sized to the cores actually free. On a busy machine a helper thread waits for a core
 before it can take its part, so each parallel call costs a scheduling delay: beside other busy
-processes on 2 cores, ResNet-20 at batch 1 took ~300 ms with OpenBLAS on 2 threads, ~35 ms on one.
+processes on 2 cores, ResNet-20 at batch 1 took 180-340 ms with OpenBLAS on 2 threads, 25-37 ms on one.
 A watcher thread (Linux; off with ``DEEPGRAD_ADAPT_THREADS=0``) looks at ``/proc/stat`` once a
 second: the cores free to this process are the machine's idle share plus what this process itself
-used. ``parallel_for`` then uses at most that many threads (the parts stay the same), and OpenBLAS
+used (rounded, at least one). ``parallel_for`` then uses at most that many threads (the parts stay the same), and OpenBLAS
 is set to at most that many (``openblas_set_num_threads``, cheap; its own setting is the ceiling,
 and a change made by anyone else, e.g. threadpoolctl, becomes the new ceiling).
 """
@@ -142,9 +142,10 @@ def _watch():
     while True:
         time.sleep(SAMPLE_S)
         after = _look()
-        _free = free_cores(before, after, len(_cpus()))
-        _blas.fit(_free)
-        before = after
+        if after[0] is not None:
+            _free = free_cores(before, after, len(_cpus()))
+            _blas.fit(_free)
+            before = after
 
 
 def _start_watcher():
