@@ -5,7 +5,7 @@ executed on the current CuPy stream with a workspace from CuPy's memory pool.
 Convolutions are graphs of one node: ``conv_fprop`` (``conv``), ``conv_dgrad`` (``conv_transpose``) and
 ``conv_wgrad`` (``conv_weight``). Batch norm's statistics and x̂ are a ``batchnorm`` node with unit
 scale and zero shift. Where the frontend is not installed, or cuDNN supports no engine for a graph (a warning
-says so, once per graph), ``conv`` and ``batch_norm`` answer None and the caller takes the generic kernels.
+says so, once per convolution graph), ``conv`` and ``batch_norm`` answer None and the caller takes the generic kernels.
 
 float32 convolutions leave out TF32 tensor-core engines (and engines that convert inputs down) unless
 ``deepgrad.backends.cudnn.allow_tf32`` is set, so results match the CPU to float32 tolerance;
@@ -79,14 +79,16 @@ def _excluded(dtype, tf32, deterministic):
     return excluded
 
 
-def _built(graph, parts):
-    """``parts`` and the workspace size once ``graph`` is built; None where cuDNN has no engine for it."""
+def _built(graph, parts, warn=True):
+    """``parts`` and the workspace size once ``graph`` is built; None where cuDNN has no engine for it
+    (with a warning if ``warn``)."""
     cudnn = frontend()
     try:
         graph.build([cudnn.heur_mode.A, cudnn.heur_mode.FALLBACK])
     except Exception as error:     # no engine (cudnnGraphNotSupportedError), or a graph this cuDNN refuses
-        warnings.warn(f"deepgrad: cuDNN cannot run a graph ({error}); using the generic kernels for it",
-                      RuntimeWarning, stacklevel=2)
+        if warn:
+            warnings.warn(f"deepgrad: cuDNN cannot run a graph ({error}); using the generic kernels for it",
+                          RuntimeWarning, stacklevel=2)
         return None
     return parts + (graph.get_workspace_size(),)
 
@@ -149,7 +151,8 @@ def _norm_graph(shape, dtype, device):
     y.set_output(True).set_dim(list(shape)).set_stride(_strides(shape)).set_data_type(io)
     for t in (mean, inv_var, run_mean, run_var):
         t.set_output(True).set_data_type(data.FLOAT)
-    return _built(graph, (graph, x, y, stats, scalars, (mean, inv_var, run_mean, run_var)))
+    # quietly: cuDNN's batch-norm engines may want channels-last inputs; the generic kernels then serve
+    return _built(graph, (graph, x, y, stats, scalars, (mean, inv_var, run_mean, run_var)), warn=False)
 
 
 def batch_norm(x, eps):
