@@ -16,7 +16,8 @@ A watcher thread (Linux; off with ``DEEPGRAD_ADAPT_THREADS=0``) looks at ``/proc
 second: the cores free to this process are the machine's idle share plus what this process itself
 used (rounded, at least one). ``parallel_for`` then uses at most that many threads (the parts stay the same), and OpenBLAS
 is set to at most that many (``openblas_set_num_threads``, cheap; its own setting is the ceiling,
-and a change made by anyone else, e.g. threadpoolctl, becomes the new ceiling).
+and a change made by anyone else, e.g. threadpoolctl, becomes the new ceiling) by the computing
+thread before its next primitive (``settle``), never by the watcher while a BLAS call may run.
 """
 import ctypes
 import itertools
@@ -115,7 +116,7 @@ class _OpenBLAS:
 
     def fit(self, free):
         """Set each library to ``fit(free, ceiling)`` threads."""
-        if not self.libraries:
+        if self.libraries is None:
             self.libraries = self._find()
         for entry in self.libraries:
             get, put, ceiling, last = entry
@@ -136,16 +137,29 @@ def _look():
 
 
 def _watch():
-    """Every ``SAMPLE_S``: the cores free to this process, for ``parallel_for`` and OpenBLAS."""
-    global _free
+    """Every ``SAMPLE_S``: the cores free to this process, for ``parallel_for`` and (through ``settle``)
+    OpenBLAS. The watcher only measures: OpenBLAS's count is changed by the thread that computes, between
+    operations, since changing it from another thread while a BLAS call runs is not safe."""
+    global _free, unsettled
     before = _look()
     while True:
         time.sleep(SAMPLE_S)
         after = _look()
         if after[0] is not None:
             _free = free_cores(before, after, len(_cpus()))
-            _blas.fit(_free)
+            unsettled = True
             before = after
+
+
+unsettled = False       # whether the watcher has looked since OpenBLAS's count was last fitted
+
+
+def settle():
+    """Fit OpenBLAS's threads to the cores free at the watcher's last look; deepgrad calls it before each
+    primitive runs (cheap when nothing changed: callers test ``unsettled`` first)."""
+    global unsettled
+    unsettled = False
+    _blas.fit(_free)
 
 
 def _start_watcher():
@@ -157,8 +171,8 @@ def _after_fork():
     """A forked child has none of the parent's threads: it starts its own pool when it needs one, and
     its own watcher (which keeps the parent's OpenBLAS ceilings: the child inherits the count the
     parent's watcher set)."""
-    global _pool, _free
-    _pool, _free = None, None
+    global _pool, _free, unsettled
+    _pool, _free, unsettled = None, None, False
     _start_watcher()
 
 

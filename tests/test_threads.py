@@ -219,3 +219,26 @@ def test_forked_child_keeps_the_openblas_ceiling(monkeypatch):
 def _fit_blas_in_child(free):
     threads._blas.fit(free)
     return threads._blas.libraries[0][0]()
+
+
+def test_openblas_is_fitted_by_the_computing_thread_before_its_next_primitive(monkeypatch):
+    """The watcher only measures (changing OpenBLAS's count while a BLAS call runs in another thread is
+    not safe); the thread that applies the next primitive fits OpenBLAS to the last look, once."""
+    calls = []
+
+    class Recording(_FakeBLAS):
+        def put(self, n):
+            calls.append((threading.current_thread().name, n))
+            super().put(n)
+
+    fake, blas = Recording(2), threads._OpenBLAS()
+    blas.libraries = [[fake.get, fake.put, 2, None]]
+    monkeypatch.setattr("deepgrad.threads._blas", blas)
+    monkeypatch.setattr("deepgrad.threads._free", 0.6)
+    monkeypatch.setattr("deepgrad.threads.unsettled", True)      # as the watcher leaves it after a look
+    x = dg.ones(3)
+    y = x + 1
+    assert calls == [(threading.current_thread().name, 1)] and not threads.unsettled
+    y * 2                                                        # nothing new seen: nothing to fit
+    assert calls == [(threading.current_thread().name, 1)]
+    np.testing.assert_array_equal(y.numpy(), [2.0, 2.0, 2.0])

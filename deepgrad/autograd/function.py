@@ -11,7 +11,7 @@ import functools
 import threading
 from contextlib import contextmanager
 
-from .. import backend
+from .. import backend, threads
 from ..backend import array_of, numpy
 from .tensor import Tensor
 
@@ -52,6 +52,8 @@ def apply(prim, inputs, params):
     """Run ``prim`` on Tensors ``inputs``; record it for reverse mode and push forward tangents."""
     if _recorder is not None:       # tracing (deepgrad.static): the recorder runs and records the primitive
         return _recorder(prim, inputs, params)
+    if threads.unsettled:             # the cores free to us changed: fit OpenBLAS here, between BLAS calls
+        threads.settle()
     out = Tensor.__new__(Tensor)
     try:
         data = prim.forward(*[t.array for t in inputs], **params)
