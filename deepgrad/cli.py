@@ -48,6 +48,12 @@ def cmd_evaluate(args):
     from .train import Trainer, recipes, run
     model, config = run.load_run(args.checkpoint)
     data = args.data or config["data"]
+    if config["task"] == "segment":
+        from .train import segment
+        count, result = segment.evaluate_run(model, config, data, args.data_root, args.download)
+        print(f"{data}: test mIoU {result['miou']:.4f}, pixel accuracy {result['accuracy']:.4f}, "
+              f"loss {result['loss']:.4f} on {count} canvases ({run.checkpoint_path(args.checkpoint)})")
+        return 0
     _, test, classes = recipes.load_datasets(data, args.data_root, args.download, warn=print)
     if len(classes) != len(config["classes"]):
         raise ValueError(f"the checkpoint's model has {len(config['classes'])} classes but {data} has {len(classes)}")
@@ -92,6 +98,9 @@ def cmd_predict(args):
     from . import Tensor, no_grad
     from .train import recipes, run
     model, config = run.load_run(args.checkpoint)
+    if config["task"] == "segment":
+        raise ValueError(f"{args.checkpoint} is a segmentation run: predict names one class per image; the run's "
+                         "overlays.png shows its per-pixel predictions and `deepgrad evaluate` its mIoU")
     tf = recipes.preprocessing(tuple(config["in_shape"]), tuple(config["input"]), config["mean"], config["std"])
     images = np.stack([_read_image(p, config, args.resize) for p in args.images])
     with no_grad():

@@ -187,7 +187,7 @@ def _predict(checkpoint, length):
 
 
 @pytest.mark.slow
-def test_a_short_segmentation_run_reports_miou_and_draws_overlays(tmp_path, monkeypatch):
+def test_a_short_segmentation_run_reports_miou_and_draws_overlays(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(segment.DATASETS, "mnist-canvas",
                         lambda root, train, download=False: MNISTCanvas(root, train=train, length=160 if train else 48))
     out = tmp_path / "run"
@@ -203,6 +203,13 @@ def test_a_short_segmentation_run_reports_miou_and_draws_overlays(tmp_path, monk
     assert report["test_pixel_accuracy"] == pytest.approx(np.trace(confusion) / confusion.sum())
     assert report["test_miou"] == pytest.approx(np.nanmean(_jaccard(y, predictions, 11)))
     assert report["test_pixel_accuracy"] > 0.9          # at least the background is learnt
+    from deepgrad.cli import main                        # deepgrad evaluate: the best checkpoint's test metrics
+    assert main(["evaluate", str(out)]) == 0
+    best = report["best"]
+    assert (f"mnist-canvas: test mIoU {best['test_miou']:.4f}, pixel accuracy {best['test_pixel_accuracy']:.4f}, "
+            f"loss {best['test_loss']:.4f} on 48 canvases") in capsys.readouterr().out
+    assert main(["predict", str(out), "digit.png"]) == 2
+    assert "is a segmentation run: predict names one class per image" in capsys.readouterr().err
 
 
 def test_the_cli_takes_the_task_and_summarises_the_segmentation_models(capsys, tmp_path):

@@ -168,6 +168,17 @@ def train(o, out, resume, overwrite, data_root, download, progress, plots, echo,
     return report
 
 
+def evaluate_run(model, config, data, data_root, download):
+    """(number of canvases, metrics) of a segmentation run's ``model`` on ``data``'s test split, preprocessed
+    as in training (``deepgrad evaluate``)."""
+    if data not in DATASETS:
+        raise ValueError(f"unknown segmentation dataset {data!r}: use one of {', '.join(DATASETS)}")
+    test = DATASETS[data](data_root, train=False, download=download)
+    tf = recipes.preprocessing(tuple(config["in_shape"]), tuple(config["input"]), config["mean"], config["std"])
+    loader = recipes.DataLoader(with_transform(test, tf), batch_size=64)
+    trainer = SegmentationTrainer(model, None, loader, progress=False)
+    return len(test), trainer.evaluate(loader, len(config["classes"]))
+
 def _scores(evaluation):
     return {"test_loss": evaluation["loss"], "test_miou": evaluation["miou"],
             "test_pixel_accuracy": evaluation["accuracy"]}
