@@ -179,6 +179,7 @@ def evaluate_run(model, config, data, data_root, download):
     trainer = SegmentationTrainer(model, None, loader, progress=False)
     return len(test), trainer.evaluate(loader, len(config["classes"]))
 
+
 def _scores(evaluation):
     return {"test_loss": evaluation["loss"], "test_miou": evaluation["miou"],
             "test_pixel_accuracy": evaluation["accuracy"]}
